@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// Worker entry points are compiled to dist/ by `npm run build` (the pretest
+// script) before any test spawns them: Node 20 workers cannot load .ts.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    globalSetup: ['test/global-setup.ts'],
+  },
+});

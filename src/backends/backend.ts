@@ -1,0 +1,112 @@
+/**
+ * The backend seam between the runtime and a way to reach devices
+ * (sim, linux, iokit). A backend has two halves:
+ *
+ * - a {@link BackendHost} in the supervisor's thread: enumeration, and the
+ *   process-wide resources the supervisor owns (linux: the container and
+ *   group fds; iokit/sim: nothing beyond bookkeeping). It hands each device
+ *   worker a structured-cloneable {@link WorkerBackendSpec}.
+ * - a {@link WorkerBackend} built inside the device worker from that spec:
+ *   the IommuOps container (attachDevice gives the DeviceIoOps and the
+ *   interrupt source) and host-memory exposure for DMA.
+ *
+ * Which backend is used is decided once, at createSupervisor.
+ */
+import type { HostVa } from '../types.js';
+import type { IommuOps } from '../vfio/iommu-ops.js';
+
+/** Backend names. */
+export type BackendName = 'sim' | 'linux' | 'iokit';
+
+/** One PCI function a backend can see (list-devices). */
+export interface FunctionSummary {
+  /** `dddd:bb:ss.f`. */
+  bdf: string;
+  vendorId: number;
+  deviceId: number;
+  /** 24-bit class code. */
+  classCode: number;
+  /** Bound driver (`vfio-pci`, `VFIOUserPCIDriver`, `sim`), or undefined when unbound. */
+  driver: string | undefined;
+  /** True when pcipt can attach it with this backend. */
+  attachable: boolean;
+  /** Free-form extra facts (IOMMU group, root port, model name). */
+  details: Record<string, string | number | boolean>;
+}
+
+/** One BAR of a function, QMP query-pci style. */
+export interface RegionSummary {
+  /** BAR number 0–5. */
+  bar: number;
+  type: 'memory' | 'io';
+  sizeBytes: number;
+  prefetch: boolean;
+  /** True for a 64-bit memory BAR (mem_type_64). */
+  mem64: boolean;
+}
+
+/** Readiness of a backend (driver-status). */
+export interface BackendStatus {
+  backend: BackendName;
+  ready: boolean;
+  /** One-word state: active, not-installed, waiting-for-approval, unsupported-platform, … */
+  state: string;
+  /** Human-readable lines explaining the state. */
+  details: string[];
+}
+
+/** What a device worker needs to build its backend half. Structured-cloneable. */
+export interface WorkerBackendSpec {
+  backend: BackendName;
+  /** Backend-specific data (sim: machine description; linux: fd numbers; iokit: library paths). */
+  options: Record<string, unknown>;
+}
+
+/** The supervisor-side half of a backend. */
+export interface BackendHost {
+  readonly name: BackendName;
+  /** Every function the backend sees, bound or not. */
+  listFunctions(): Promise<FunctionSummary[]>;
+  /** Readiness report. */
+  status(): Promise<BackendStatus>;
+  /**
+   * Reads the function's config space without claiming it (dump-config, info):
+   * 4096 bytes where the backend exposes extended space, else 256.
+   * Errors: PT_ERR_NOT_FOUND, PT_ERR_PERMISSION, PT_ERR_PLATFORM.
+   */
+  readConfig(bdf: string): Promise<Uint8Array>;
+  /** The function's BARs as the backend sees them (sizes, type bits), without claiming it. */
+  regions(bdf: string): Promise<RegionSummary[]>;
+  /**
+   * Takes what a worker needs to attach `bdf` (linux: opens or references the
+   * container and the IOMMU group) and returns the spec to spawn it with.
+   * Errors: PT_ERR_NOT_FOUND, PT_ERR_NOT_BOUND, PT_ERR_GROUP_NOT_VIABLE, PT_ERR_PERMISSION, PT_ERR_VFIO_UNAVAILABLE.
+   */
+  prepare(bdf: string): Promise<WorkerBackendSpec>;
+  /** Drops what prepare took for `bdf`. Idempotent. */
+  release(bdf: string): void;
+  /** Releases everything. */
+  close(): Promise<void>;
+}
+
+/** The worker-side half of a backend. */
+export interface WorkerBackend {
+  readonly name: BackendName;
+  /** The IOMMU container for this worker's device(s). */
+  readonly container: IommuOps;
+  /**
+   * Makes `lengthBytes` of `buffer` at `offsetBytes` addressable by the
+   * backend (sim: its simulated host address space; linux/iokit: the native
+   * address of the SharedArrayBuffer's backing store, which never moves).
+   */
+  exposeHostMemory(buffer: SharedArrayBuffer, offsetBytes: number, lengthBytes: number): HostVa;
+  /** Drops an exposure. */
+  unexposeHostMemory(va: HostVa): void;
+  /**
+   * Module URL exporting `viewAt(address: bigint, lengthBytes: number): ArrayBuffer`
+   * for BAR windows over real mapped memory, or undefined when BARs are SharedArrayBuffers.
+   */
+  readonly viewFactoryModule: string | undefined;
+  /** Releases everything the worker half holds. */
+  close(): void;
+}

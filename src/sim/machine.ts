@@ -1,0 +1,218 @@
+/**
+ * The simulated machine: which PCI functions exist and which device model
+ * backs each, as JSON:
+ *
+ * ```json
+ * { "functions": [ { "bdf": "0000:00:10.0", "model": "edu", "options": {} } ] }
+ * ```
+ *
+ * parseSimMachine validates every field and reports the precise path of the
+ * first problem (`functions[2].options.barSizes[1]: …`) as
+ * PT_ERR_INVALID_ARGUMENT. A replay `dumpFile` is read (relative to the
+ * machine file for loadSimMachine, else to the working directory) and
+ * inlined as `dump`.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { PassthroughError } from '../errors.js';
+import { parseLspciDump } from '../pci/dump.js';
+import { parseBdf, toBdf } from '../types.js';
+import type { DualOptions } from './models/dual.js';
+import type { EduOptions } from './models/edu.js';
+import type { MsixOptions } from './models/msix.js';
+import { NVME_SAMPLE_BAR_SIZES, NVME_SAMPLE_DUMP } from './models/nvme-dump.js';
+import type { ReplayOptions } from './models/replay.js';
+
+/** Model names. */
+export type SimModelName = 'edu' | 'msix' | 'dual' | 'replay';
+/** Model names, for validation and help text. */
+export const SIM_MODEL_NAMES: readonly SimModelName[] = ['edu', 'msix', 'dual', 'replay'];
+
+/** One function of a simulated machine. */
+export type SimFunctionDescription =
+  | { bdf: string; model: 'edu'; options?: EduOptions }
+  | { bdf: string; model: 'msix'; options?: MsixOptions }
+  | { bdf: string; model: 'dual'; options?: DualOptions }
+  | { bdf: string; model: 'replay'; options: ReplayOptions };
+
+/** A simulated machine. BDFs are canonical (`dddd:bb:ss.f`) after parsing. */
+export interface SimMachineDescription {
+  functions: SimFunctionDescription[];
+}
+
+/**
+ * The default machine: two edu devices (00:10.0, 00:11.0), the MSI-X test
+ * function (02:00.0, 256 vectors, 1 MiB RAM BAR), a two-function slot
+ * (03:00.0 and 03:00.1) and a replayed NVMe controller (04:00.0).
+ */
+export const DEFAULT_SIM_MACHINE: SimMachineDescription = Object.freeze({
+  functions: [
+    { bdf: '0000:00:10.0', model: 'edu' },
+    { bdf: '0000:00:11.0', model: 'edu' },
+    { bdf: '0000:02:00.0', model: 'msix', options: { vectors: 256, ramBarBytes: 1024 * 1024 } },
+    { bdf: '0000:03:00.0', model: 'dual' },
+    { bdf: '0000:03:00.1', model: 'dual' },
+    { bdf: '0000:04:00.0', model: 'replay', options: { dump: NVME_SAMPLE_DUMP, barSizes: [...NVME_SAMPLE_BAR_SIZES] } },
+  ],
+}) as SimMachineDescription;
+
+function bad(path: string, why: string): never {
+  throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `invalid sim machine: ${path}: ${why}`, { path });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(path: string, o: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) bad(`${path}.${k}`, `unknown field (allowed: ${allowed.join(', ')})`);
+}
+
+function optInt(path: string, v: unknown, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(path, `must be an integer from ${min} to ${max}`);
+  return v;
+}
+
+const isPow2 = (n: number) => n > 0 && 2 ** Math.round(Math.log2(n)) === n;
+
+/**
+ * Validates a machine description (parsed JSON). `baseDir` resolves relative
+ * replay `dumpFile` paths. Throws PT_ERR_INVALID_ARGUMENT naming the path.
+ */
+export function parseSimMachine(json: unknown, opts: { baseDir?: string } = {}): SimMachineDescription {
+  if (!isObject(json)) bad('$', 'must be an object');
+  checkKeys('$', json, ['functions']);
+  const fns = json.functions;
+  if (!Array.isArray(fns) || fns.length === 0) bad('functions', 'must be a non-empty array');
+  const seen = new Set<string>();
+  const out: SimFunctionDescription[] = [];
+  fns.forEach((f: unknown, i: number) => {
+    const p = `functions[${i}]`;
+    if (!isObject(f)) bad(p, 'must be an object');
+    checkKeys(p, f, ['bdf', 'model', 'options']);
+    if (typeof f.bdf !== 'string') bad(`${p}.bdf`, 'must be a string like "0000:00:10.0"');
+    let bdf: string;
+    try {
+      bdf = toBdf(f.bdf);
+    } catch {
+      bad(`${p}.bdf`, `"${f.bdf}" is not a PCI address (DDDD:BB:SS.F)`);
+    }
+    if (seen.has(bdf)) bad(`${p}.bdf`, `duplicate function ${bdf}`);
+    seen.add(bdf);
+    if (typeof f.model !== 'string' || !SIM_MODEL_NAMES.includes(f.model as SimModelName)) {
+      bad(`${p}.model`, `must be one of ${SIM_MODEL_NAMES.join(', ')}`);
+    }
+    const o = f.options ?? {};
+    if (!isObject(o)) bad(`${p}.options`, 'must be an object');
+    const op = `${p}.options`;
+    switch (f.model as SimModelName) {
+      case 'edu': {
+        checkKeys(op, o, ['dmaMaskBits']);
+        const dmaMaskBits = optInt(`${op}.dmaMaskBits`, o.dmaMaskBits, 1, 64);
+        out.push({ bdf, model: 'edu', options: dmaMaskBits === undefined ? {} : { dmaMaskBits } });
+        break;
+      }
+      case 'msix': {
+        checkKeys(op, o, ['vectors', 'ramBarBytes']);
+        const vectors = optInt(`${op}.vectors`, o.vectors, 1, 2048);
+        const ramBarBytes = optInt(`${op}.ramBarBytes`, o.ramBarBytes, 16384, 2 ** 40);
+        if (ramBarBytes !== undefined && !isPow2(ramBarBytes)) bad(`${op}.ramBarBytes`, 'must be a power of two');
+        out.push({ bdf, model: 'msix', options: { ...(vectors && { vectors }), ...(ramBarBytes && { ramBarBytes }) } });
+        break;
+      }
+      case 'dual': {
+        checkKeys(op, o, ['vectors']);
+        const vectors = optInt(`${op}.vectors`, o.vectors, 1, 32);
+        if (vectors !== undefined && !isPow2(vectors)) bad(`${op}.vectors`, 'must be a power of two (1–32)');
+        out.push({ bdf, model: 'dual', options: vectors === undefined ? {} : { vectors } });
+        break;
+      }
+      case 'replay':
+        out.push({ bdf, model: 'replay', options: parseReplayOptions(op, o, opts.baseDir) });
+        break;
+    }
+  });
+  // PCI enumeration finds function N > 0 only through function 0 of the slot.
+  for (const [i, f] of out.entries()) {
+    const p = parseBdf(f.bdf);
+    if (p.function === 0) continue;
+    const fn0 = toBdf(`${p.domain.toString(16)}:${p.bus.toString(16)}:${p.device.toString(16)}.0`);
+    if (!seen.has(fn0)) bad(`functions[${i}].bdf`, `function ${p.function} of a slot needs function 0 (${fn0})`);
+  }
+  return { functions: out };
+}
+
+function parseReplayOptions(op: string, o: Record<string, unknown>, baseDir: string | undefined): ReplayOptions {
+  checkKeys(op, o, ['dump', 'dumpFile', 'dumpBdf', 'barSizes']);
+  if ((o.dump === undefined) === (o.dumpFile === undefined)) bad(op, 'give exactly one of "dump" or "dumpFile"');
+  let dump: string;
+  if (o.dump !== undefined) {
+    if (typeof o.dump !== 'string') bad(`${op}.dump`, 'must be lspci -x text');
+    dump = o.dump;
+  } else {
+    if (typeof o.dumpFile !== 'string' || o.dumpFile.length === 0) bad(`${op}.dumpFile`, 'must be a path');
+    const file = resolve(baseDir ?? process.cwd(), o.dumpFile);
+    try {
+      dump = readFileSync(file, 'utf8');
+    } catch (e) {
+      bad(`${op}.dumpFile`, `cannot read ${file}: ${(e as Error).message}`);
+    }
+  }
+  const where = o.dump !== undefined ? `${op}.dump` : `${op}.dumpFile`;
+  let devices: Map<string, Uint8Array>;
+  try {
+    devices = parseLspciDump(dump);
+  } catch (e) {
+    bad(where, (e as Error).message);
+  }
+  if (devices.size === 0) bad(where, 'no device header line ("BB:DD.F " or "DDDD:BB:DD.F ") found');
+  let dumpBdf: string | undefined;
+  if (o.dumpBdf !== undefined) {
+    if (typeof o.dumpBdf !== 'string') bad(`${op}.dumpBdf`, 'must be a string');
+    try {
+      dumpBdf = toBdf(o.dumpBdf);
+    } catch {
+      bad(`${op}.dumpBdf`, `"${o.dumpBdf}" is not a PCI address`);
+    }
+    if (!devices.has(dumpBdf)) bad(`${op}.dumpBdf`, `${dumpBdf} is not in the dump`);
+  }
+  const config = dumpBdf === undefined ? devices.values().next().value! : devices.get(dumpBdf)!;
+  if (config.length < 64) bad(where, 'the device has fewer than 64 bytes of config space');
+  if (!Array.isArray(o.barSizes) || o.barSizes.length > 6) bad(`${op}.barSizes`, 'must be an array of at most 6 sizes');
+  const barSizes = o.barSizes.map((s: unknown, j: number) => {
+    if (typeof s !== 'number' || !Number.isSafeInteger(s) || (s !== 0 && (!isPow2(s) || s < 16))) {
+      bad(`${op}.barSizes[${j}]`, 'must be 0 or a power of two ≥ 16');
+    }
+    return s;
+  });
+  // A size for the upper half of a 64-bit BAR is meaningless.
+  for (let j = 0; j < barSizes.length; j++) {
+    const low = config[0x10 + 4 * j]! & 0x7;
+    if ((low & 0x1) === 0 && (low & 0x6) === 0x4 && (barSizes[j + 1] ?? 0) !== 0) {
+      bad(`${op}.barSizes[${j + 1}]`, `BAR${j} is 64-bit, so BAR${j + 1} is its upper half and must be 0`);
+    }
+    if ((low & 0x1) === 0 && (low & 0x6) === 0x4) j++;
+  }
+  return { dump, ...(dumpBdf !== undefined && { dumpBdf }), barSizes };
+}
+
+/** Reads and validates a machine JSON file. PT_ERR_NOT_FOUND, PT_ERR_IO, PT_ERR_INVALID_ARGUMENT. */
+export function loadSimMachine(path: string): SimMachineDescription {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'PT_ERR_NOT_FOUND' : 'PT_ERR_IO';
+    throw new PassthroughError(code, `cannot read sim machine ${path}`, { path }, { cause: e });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `invalid sim machine: ${path}: not JSON: ${(e as Error).message}`, {
+      path,
+    });
+  }
+  return parseSimMachine(json, { baseDir: dirname(resolve(path)) });
+}

@@ -1,0 +1,123 @@
+/**
+ * Config suite: a synchronous ConfigPort.read32 round trip (main thread →
+ * mailbox → device worker → back) against a raw Atomics ping-pong round trip
+ * and a comlink call, all between the same two threads. Rounds alternate the
+ * three so they see the same load; the worker switches into its raw
+ * ping-pong loop only for the baseline's turn.
+ */
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { once } from 'node:events';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { ConfigPort, createDeviceControlBlock, type MailboxServerOptions } from '../src/fastpath/index.js';
+import type { ConfigBenchApi } from './config-worker.js';
+import { kConfigBenchBytes, kPingIndex, kPingLoopIndex, kPingStopIndex, kPongIndex } from './config-shared.js';
+import { machineInfo, resultFromLatencies, targetRatio, type BenchReport, type SuiteOptions } from './report.js';
+import { runInterleaved } from './runner.js';
+import { benchWorkerUrl } from './worker-url.js';
+
+/** Round trips per sample. */
+const kBatch = 10;
+const kRounds = 4;
+
+/** Options of the config suite beyond {@link SuiteOptions}. */
+export interface ConfigSuiteOptions extends SuiteOptions {
+  /** Mailbox server options in the worker (default: waitAsync, no spin). */
+  server?: MailboxServerOptions;
+  /** ConfigPort client spin budget (default 0). */
+  clientSpinIterations?: number;
+}
+
+/**
+ * Runs the config suite: config.read32 (server in its default waitAsync
+ * mode), config.read32.blocking (server in blocking slices, `blockingSliceMs`
+ * 5), baseline.atomics.pingpong, rpc.comlink.call.
+ */
+export async function runConfigSuite(opts: ConfigSuiteOptions = {}): Promise<BenchReport> {
+  const durationMs = opts.durationMs ?? 10_000;
+  const control = createDeviceControlBlock();
+  const shared = new SharedArrayBuffer(kConfigBenchBytes);
+  const w = new Int32Array(shared);
+  const { port1, port2 } = new MessageChannel();
+  const worker = new Worker(benchWorkerUrl('config-worker'), {
+    workerData: { control, shared, port: port2, server: opts.server ?? {} },
+    transferList: [port2],
+  });
+  const remote = Comlink.wrap<ConfigBenchApi>(nodeEndpoint(port1 as unknown as Parameters<typeof nodeEndpoint>[0]));
+  const port = new ConfigPort(control, { timeoutMs: 2000, spinIterations: opts.clientSpinIterations ?? 0 });
+  let sink = 0;
+
+  const pingpongOnce = (): void => {
+    const seq = Atomics.add(w, kPingIndex, 1) + 1;
+    Atomics.notify(w, kPingIndex);
+    for (let tries = 0; Atomics.load(w, kPongIndex) !== seq; tries++) {
+      if (tries > 5) throw new Error('config bench: ping-pong partner stopped answering');
+      Atomics.wait(w, kPongIndex, Atomics.load(w, kPongIndex), 1000);
+    }
+  };
+
+  try {
+    await once(worker, 'message');
+    const total = kRounds * 4;
+    const samples = new Map<string, number[]>([
+      ['config.read32', []],
+      ['config.read32.blocking', []],
+      ['baseline.atomics.pingpong', []],
+      ['rpc.comlink.call', []],
+    ]);
+    const slice = durationMs / kRounds / 4;
+    const switchServer = async (mode: 'serve:async' | 'serve:blocking') => {
+      const serving = once(worker, 'message');
+      worker.postMessage(mode);
+      await serving;
+    };
+    const readBatch = () => {
+      for (let i = 0; i < kBatch; i++) sink ^= port.read32(0);
+    };
+    let step = 0;
+    const run = async (name: string, fn: () => unknown) => {
+      const got = await runInterleaved([{ name, fn, batch: kBatch }], {
+        durationMs: slice,
+        rounds: 1,
+      });
+      samples.get(name)!.push(...got.get(name)!);
+      opts.onProgress?.(++step / total, name);
+    };
+    for (let round = 0; round < kRounds; round++) {
+      await run('config.read32', readBatch);
+      await switchServer('serve:blocking');
+      await run('config.read32.blocking', readBatch);
+      await switchServer('serve:async');
+      // Enter the worker's raw loop for the baseline's turn, then leave it.
+      worker.postMessage('pingpong');
+      for (let tries = 0; Atomics.load(w, kPingLoopIndex) !== 1; tries++) {
+        if (tries > 50) throw new Error('config bench: worker did not enter its ping-pong loop');
+        Atomics.wait(w, kPingLoopIndex, 0, 100);
+      }
+      await run('baseline.atomics.pingpong', () => {
+        for (let i = 0; i < kBatch; i++) pingpongOnce();
+      });
+      const left = once(worker, 'message');
+      Atomics.store(w, kPingStopIndex, 1);
+      await left;
+      await run('rpc.comlink.call', async () => {
+        for (let i = 0; i < kBatch; i++) sink ^= await remote.configRead32(0);
+      });
+    }
+    if (sink === 0.5) console.log(sink);
+    const retain = opts.retainSamples ?? false;
+    const results = [...samples].map(([name, ns]) => resultFromLatencies(name, ns, retain, kBatch));
+    const report: BenchReport = { suite: 'config', machine: machineInfo(), results };
+    report.ratios = [
+      targetRatio(report, 'config.read32', 'baseline.atomics.pingpong', 'p50', 'max', 1.3),
+      targetRatio(report, 'config.read32', 'rpc.comlink.call', 'p50', 'min', 1.5),
+      targetRatio(report, 'config.read32.blocking', 'baseline.atomics.pingpong', 'p50', 'max', 1.3),
+      targetRatio(report, 'config.read32.blocking', 'rpc.comlink.call', 'p50', 'min', 1.5),
+    ];
+    return report;
+  } finally {
+    remote[Comlink.releaseProxy]();
+    port1.close();
+    await worker.terminate();
+  }
+}

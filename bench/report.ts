@@ -1,0 +1,166 @@
+/**
+ * The benchmark report schema shared by the fast-path suites and the CLI,
+ * plus helpers to build results from tinybench tasks or raw latencies, and
+ * the ratios the targets are stated in (design §5).
+ */
+import os from 'node:os';
+import type { Task } from 'tinybench';
+
+/** Latency statistics of one result, nanoseconds per operation. */
+export interface LatencyNs {
+  p50: number;
+  p99: number;
+  mean: number;
+  min: number;
+  max: number;
+}
+
+/** One measured path. */
+export interface BenchResult {
+  /** Stable name, e.g. `bar.read32`, `baseline.atomics.load32`. */
+  name: string;
+  /** Number of samples the statistics are over (a sample may be a batch of operations). */
+  samples: number;
+  /** Per-operation latency in ns. */
+  latencyNs: LatencyNs;
+  /** Operations per second (1e9 / mean latency). */
+  opsPerSec: number;
+  /** Operations per sample (1 when each sample is one operation). */
+  batch?: number;
+  /** Raw per-operation latencies in ns, one per sample (only with retainSamples). */
+  samplesNs?: number[];
+}
+
+/** The machine a report was measured on. */
+export interface BenchMachine {
+  cpus: number;
+  node: string;
+  /** CPU model string, when the OS reports one. */
+  cpuModel?: string;
+}
+
+/** A suite's report. */
+export interface BenchReport {
+  /** `mmio`, `irq` or `config`. */
+  suite: string;
+  machine: BenchMachine;
+  results: BenchResult[];
+  /** The ratios the suite's targets are stated in. */
+  ratios?: BenchRatio[];
+  /** Cross-thread suites: events that never arrived within the wait timeout (should be 0). */
+  lostEvents?: number;
+}
+
+/** A ratio of two results' statistics, with its target. */
+export interface BenchRatio {
+  /** e.g. `bar.read32 / baseline.atomics.load32 (p50)`. */
+  label: string;
+  value: number;
+  /** The value must be ≤ target (`max`) or ≥ target (`min`). */
+  target: { kind: 'max' | 'min'; value: number };
+  ok: boolean;
+}
+
+/** Options every suite takes. */
+export interface SuiteOptions {
+  /** Total time budget of the suite in ms (default: 8000 for mmio and irq, 10000 for config). */
+  durationMs?: number;
+  /** Progress callback: fraction 0–1 and the name of what is running. */
+  onProgress?: (fraction: number, label: string) => void;
+  /** Include the raw per-operation latencies in each result (for plots). */
+  retainSamples?: boolean;
+}
+
+/** This machine. */
+export function machineInfo(): BenchMachine {
+  const cpus = os.cpus();
+  const m: BenchMachine = { cpus: cpus.length, node: process.version };
+  if (cpus[0]?.model) m.cpuModel = cpus[0].model;
+  return m;
+}
+
+/** Nearest-rank percentile of a sorted array. */
+function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+/**
+ * A result from per-operation latencies in ns (one per sample).
+ * @param batch operations each sample stands for (informational)
+ */
+export function resultFromLatencies(name: string, latenciesNs: ArrayLike<number>, retain = false, batch = 1): BenchResult {
+  const sorted = Float64Array.from(latenciesNs).sort();
+  let sum = 0;
+  for (let i = 0; i < sorted.length; i++) sum += sorted[i]!;
+  const mean = sum / Math.max(1, sorted.length);
+  const r: BenchResult = {
+    name,
+    samples: sorted.length,
+    latencyNs: {
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      mean,
+      min: sorted[0] ?? Number.NaN,
+      max: sorted[sorted.length - 1] ?? Number.NaN,
+    },
+    opsPerSec: mean > 0 ? 1e9 / mean : 0,
+    batch,
+  };
+  if (retain) r.samplesNs = Array.from(latenciesNs);
+  return r;
+}
+
+/**
+ * A result from a completed tinybench task whose samples are batches of
+ * `batch` operations (ms per sample → ns per operation).
+ * Throws when the task did not complete.
+ */
+export function resultFromTask(name: string, task: Task, batch: number, retain = false): BenchResult {
+  const res = task.result;
+  if (res.state !== 'completed') {
+    const err = 'error' in res ? (res as { error: Error }).error : undefined;
+    throw new Error(`bench task ${name} ${res.state}${err ? `: ${err.message}` : ''}`);
+  }
+  const lat = res.latency;
+  const k = 1e6 / batch;
+  const r: BenchResult = {
+    name,
+    samples: lat.samplesCount,
+    latencyNs: { p50: lat.p50 * k, p99: lat.p99 * k, mean: lat.mean * k, min: lat.min * k, max: lat.max * k },
+    opsPerSec: lat.mean > 0 ? 1e9 / (lat.mean * k) : 0,
+    batch,
+  };
+  if (retain && lat.samples !== undefined) r.samplesNs = Array.from(lat.samples, (ms) => ms * k);
+  return r;
+}
+
+/** The result called `name`. Throws when the report has none. */
+export function resultByName(report: BenchReport, name: string): BenchResult {
+  const r = report.results.find((x) => x.name === name);
+  if (r === undefined) throw new Error(`no result "${name}" in suite ${report.suite}`);
+  return r;
+}
+
+/** `a.stat / b.stat` for two results of a report. */
+export function ratio(report: BenchReport, a: string, b: string, stat: keyof LatencyNs = 'p50'): number {
+  return resultByName(report, a).latencyNs[stat] / resultByName(report, b).latencyNs[stat];
+}
+
+/**
+ * Builds a ratio entry. kind 'max': `a/b` must be ≤ target (a is the slower
+ * path); kind 'min': `b/a` must be ≥ target (a is that many times faster than b).
+ */
+export function targetRatio(
+  report: BenchReport,
+  a: string,
+  b: string,
+  stat: keyof LatencyNs,
+  kind: 'max' | 'min',
+  target: number,
+): BenchRatio {
+  const value = kind === 'max' ? ratio(report, a, b, stat) : ratio(report, b, a, stat);
+  const label = kind === 'max' ? `${a} / ${b} (${stat})` : `${b} / ${a} (${stat}, speed-up)`;
+  return { label, value, target: { kind, value: target }, ok: kind === 'max' ? value <= target : value >= target };
+}

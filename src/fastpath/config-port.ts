@@ -1,0 +1,179 @@
+/**
+ * ConfigPort: synchronous PCI config-space access for a vCPU thread (a vCPU
+ * cannot await a promise mid-instruction), over the control block's mailbox
+ * served by the device worker. Also the worker-side handler that maps
+ * mailbox ops onto the backend's DeviceIoOps, and the BAR slow path.
+ */
+import { PassthroughError } from '../errors.js';
+import type { DeviceIoOps } from '../vfio/device-io-ops.js';
+import type { SlowPath } from './bar-window.js';
+import { MailboxClient, MailboxOp, type MailboxClientOptions, type MailboxHandler } from './mailbox.js';
+
+/**
+ * VFIO region index of config space (= RegionIndex.CONFIG; fastpath may only
+ * import types from the vfio contracts, a unit test keeps the two equal).
+ */
+export const kConfigRegionIndex = 7;
+/** Size of PCIe config space in bytes: the range a ConfigPort accepts. */
+export const kConfigSpaceBytes = 4096;
+
+type Width = 1 | 2 | 4;
+
+/** Synchronous config-space reads and writes from any thread. */
+export class ConfigPort {
+  readonly #client: MailboxClient;
+
+  /**
+   * Throws PT_ERR_INVALID_ARGUMENT for a wrong control block or options.
+   * @param opts timeoutMs per access (default 1000) and the client spin budget
+   */
+  constructor(control: SharedArrayBuffer, opts: MailboxClientOptions = {}) {
+    this.#client = new MailboxClient(control, opts);
+  }
+
+  /**
+   * Reads 1 byte of config space.
+   * Throws PT_ERR_OUT_OF_RANGE (offset outside 0–4095), PT_ERR_TIMEOUT,
+   * PT_ERR_WORKER_EXITED, PT_ERR_CLOSED, or the backend's error.
+   */
+  read8(offsetBytes: number): number {
+    this.#check(offsetBytes, 1);
+    return this.#client.call(MailboxOp.CONFIG_READ, offsetBytes, 1, 0);
+  }
+
+  /** Reads 2 bytes (2-byte aligned; PT_ERR_ALIGNMENT otherwise). Errors as {@link read8}. */
+  read16(offsetBytes: number): number {
+    this.#check(offsetBytes, 2);
+    return this.#client.call(MailboxOp.CONFIG_READ, offsetBytes, 2, 0);
+  }
+
+  /** Reads 4 bytes (4-byte aligned). Errors as {@link read16}. */
+  read32(offsetBytes: number): number {
+    this.#check(offsetBytes, 4);
+    return this.#client.call(MailboxOp.CONFIG_READ, offsetBytes, 4, 0);
+  }
+
+  /** Writes 1 byte. Errors as {@link read8}. */
+  write8(offsetBytes: number, value: number): void {
+    this.#check(offsetBytes, 1);
+    this.#client.call(MailboxOp.CONFIG_WRITE, offsetBytes, 1, value & 0xff);
+  }
+
+  /** Writes 2 bytes. Errors as {@link read16}. */
+  write16(offsetBytes: number, value: number): void {
+    this.#check(offsetBytes, 2);
+    this.#client.call(MailboxOp.CONFIG_WRITE, offsetBytes, 2, value & 0xffff);
+  }
+
+  /** Writes 4 bytes. Errors as {@link read32}. */
+  write32(offsetBytes: number, value: number): void {
+    this.#check(offsetBytes, 4);
+    this.#client.call(MailboxOp.CONFIG_WRITE, offsetBytes, 4, value >>> 0);
+  }
+
+  #check(offsetBytes: number, width: Width): void {
+    if ((offsetBytes >>> 0) !== offsetBytes || offsetBytes + width > kConfigSpaceBytes) {
+      throw new PassthroughError('PT_ERR_OUT_OF_RANGE', `config access of ${width} byte(s) at ${offsetBytes} is out of range`, {
+        region: kConfigRegionIndex,
+        offsetBytes,
+        width,
+        sizeBytes: kConfigSpaceBytes,
+      });
+    }
+    if ((offsetBytes & (width - 1)) !== 0) {
+      throw new PassthroughError('PT_ERR_ALIGNMENT', `config access of ${width} byte(s) at ${offsetBytes} is misaligned`, {
+        region: kConfigRegionIndex,
+        offsetBytes,
+        width,
+      });
+    }
+  }
+}
+
+/**
+ * The BAR slow path over the mailbox: trapped BarWindow accesses become
+ * REGION_READ/REGION_WRITE calls served by the device worker.
+ */
+export function createMailboxSlowPath(control: SharedArrayBuffer, opts: MailboxClientOptions = {}): SlowPath {
+  const client = new MailboxClient(control, opts);
+  return {
+    read(bar, offsetBytes, width) {
+      return client.callBig(MailboxOp.REGION_READ, bar | (width << 8), offsetBytes, 0);
+    },
+    write(bar, offsetBytes, width, value) {
+      const v = BigInt.asUintN(64, value);
+      client.call(
+        MailboxOp.REGION_WRITE,
+        bar | (width << 8),
+        offsetBytes,
+        Number(v & 0xffff_ffffn),
+        client.timeoutMs,
+        Number(v >> 32n),
+      );
+    },
+  };
+}
+
+function toLeBytes(value: bigint, width: number): Uint8Array {
+  const out = new Uint8Array(width);
+  for (let i = 0; i < width; i++) out[i] = Number((value >> BigInt(8 * i)) & 0xffn);
+  return out;
+}
+
+function fromLeBytes(bytes: Uint8Array): bigint {
+  let v = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]!);
+  return v;
+}
+
+function fromLeBytes32(bytes: Uint8Array): number {
+  let v = 0;
+  for (let i = Math.min(bytes.length, 4) - 1; i >= 0; i--) v = (v * 256 + bytes[i]!) >>> 0;
+  return v;
+}
+
+function checkWidth(width: number, allowed: readonly number[], region: number, offsetBytes: number): void {
+  if (!allowed.includes(width)) {
+    throw new PassthroughError('PT_ERR_BAD_WIDTH', `access width ${width} is not supported`, {
+      region,
+      offsetBytes,
+      width,
+    });
+  }
+}
+
+/**
+ * The device worker's mailbox handler: CONFIG_* go to region
+ * {@link kConfigRegionIndex}, REGION_* to the BAR, through the backend's
+ * slow-path ops (regionRead returns little-endian bytes). Errors thrown by the
+ * ops travel back to the client with their code and context; an unknown op
+ * answers PT_ERR_NOT_SUPPORTED.
+ */
+export function createConfigServerHandler(ops: Pick<DeviceIoOps, 'regionRead' | 'regionWrite'>): MailboxHandler {
+  return {
+    handle(op, a, b, c, d) {
+      switch (op) {
+        case MailboxOp.CONFIG_READ:
+          checkWidth(b, [1, 2, 4], kConfigRegionIndex, a);
+          return fromLeBytes32(ops.regionRead(kConfigRegionIndex, a, b));
+        case MailboxOp.CONFIG_WRITE:
+          checkWidth(b, [1, 2, 4], kConfigRegionIndex, a);
+          return ops.regionWrite(kConfigRegionIndex, a, toLeBytes(BigInt(c), b));
+        case MailboxOp.REGION_READ: {
+          const bar = a & 0xff;
+          const width = a >>> 8;
+          checkWidth(width, [1, 2, 4, 8], bar, b);
+          return fromLeBytes(ops.regionRead(bar, b, width));
+        }
+        case MailboxOp.REGION_WRITE: {
+          const bar = a & 0xff;
+          const width = a >>> 8;
+          checkWidth(width, [1, 2, 4, 8], bar, b);
+          return ops.regionWrite(bar, b, toLeBytes((BigInt(d) << 32n) | BigInt(c), width));
+        }
+        default:
+          throw new PassthroughError('PT_ERR_NOT_SUPPORTED', `unknown mailbox op ${op}`, { op });
+      }
+    },
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * DmaMap: makes embedder memory (a SharedArrayBuffer of guest RAM, or a
+ * native range) reachable by the device. The embedding thread validates and
+ * keeps the book of live mappings; the supervisor's {@link DmaControl} does
+ * the work (it forwards to the device worker, which exposes the memory to its
+ * backend and calls IommuOps.dmaMap).
+ */
+import { PassthroughError } from '../errors.js';
+import { byteRange, type Iova } from '../types.js';
+
+/** Memory to map: a SharedArrayBuffer, or a native range. */
+export type DmaMemory = SharedArrayBuffer | { address: bigint; lengthBytes: number };
+
+/** A validated map request, as the DmaControl receives it. Structured-cloneable. */
+export interface DmaControlRequest {
+  /** The memory (the whole buffer or native range). */
+  memory: DmaMemory;
+  /** Start of the mapped part inside `memory`, in bytes. */
+  offsetBytes: number;
+  /** Length of the mapped part, in bytes (> 0). */
+  lengthBytes: number;
+  /** Requested IOVA (the container picks when undefined). */
+  iova?: Iova;
+  /** Map read-only for the device. */
+  readonly: boolean;
+}
+
+/** A live mapping. */
+export interface DmaMapEntry {
+  /** The key to unmap with. */
+  key: Iova;
+  /** The address the device must use. */
+  busAddr: Iova;
+  /** Bytes mapped. */
+  sizeBytes: bigint;
+}
+
+/** The async control the supervisor provides. */
+export interface DmaControl {
+  /** Maps; rejects with the backend's PassthroughError (PT_ERR_STILL_OPEN, PT_ERR_NO_SPACE, …). */
+  dmaMap(request: DmaControlRequest): Promise<DmaMapEntry>;
+  /** Unmaps by key; rejects PT_ERR_NOT_FOUND for an unknown key. */
+  dmaUnmap(key: Iova): Promise<void>;
+}
+
+/** Options of {@link DmaMap.map}. */
+export interface DmaMapOptions {
+  /** IOVA to map at (non-negative). */
+  iova?: bigint;
+  /** Start inside the memory, bytes (default 0). */
+  offsetBytes?: number;
+  /** Length, bytes (default: to the end of the memory). */
+  lengthBytes?: number;
+  /** Read-only for the device (default false). */
+  readonly?: boolean;
+}
+
+/** The DMA mappings of one device, as seen from one embedding thread. */
+export class DmaMap {
+  readonly #control: DmaControl;
+  readonly #live = new Map<bigint, DmaMapEntry>();
+
+  constructor(control: DmaControl) {
+    this.#control = control;
+  }
+
+  /**
+   * Maps `memory` (or the part given by offsetBytes/lengthBytes).
+   * Throws PT_ERR_INVALID_ARGUMENT for a bad range, a range past the memory,
+   * a negative IOVA or memory that is neither a SharedArrayBuffer nor
+   * `{ address, lengthBytes }`; otherwise rejects with the control's error.
+   */
+  async map(memory: DmaMemory, opts: DmaMapOptions = {}): Promise<DmaMapEntry> {
+    let totalBytes: number;
+    if (memory instanceof SharedArrayBuffer) {
+      totalBytes = memory.byteLength;
+    } else if (
+      typeof memory === 'object' &&
+      memory !== null &&
+      typeof memory.address === 'bigint' &&
+      memory.address >= 0n &&
+      Number.isSafeInteger(memory.lengthBytes)
+    ) {
+      totalBytes = memory.lengthBytes;
+    } else {
+      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'DMA memory must be a SharedArrayBuffer or { address, lengthBytes }');
+    }
+    const offsetBytes = opts.offsetBytes ?? 0;
+    const range = byteRange(offsetBytes, opts.lengthBytes ?? totalBytes - offsetBytes);
+    if (range.offsetBytes + range.lengthBytes > totalBytes) {
+      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'DMA range runs past the end of the memory', {
+        offsetBytes: range.offsetBytes,
+        lengthBytes: range.lengthBytes,
+        sizeBytes: totalBytes,
+      });
+    }
+    if (opts.iova !== undefined && (typeof opts.iova !== 'bigint' || opts.iova < 0n)) {
+      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'IOVA must be a non-negative bigint', {
+        iova: typeof opts.iova === 'bigint' ? opts.iova : undefined,
+      });
+    }
+    const request: DmaControlRequest = {
+      memory,
+      offsetBytes: range.offsetBytes,
+      lengthBytes: range.lengthBytes,
+      readonly: opts.readonly ?? false,
+    };
+    if (opts.iova !== undefined) request.iova = opts.iova as Iova;
+    const entry = await this.#control.dmaMap(request);
+    const copy = { key: entry.key, busAddr: entry.busAddr, sizeBytes: entry.sizeBytes };
+    this.#live.set(copy.key, copy);
+    return { ...copy };
+  }
+
+  /**
+   * Unmaps a mapping made by {@link map}. Throws PT_ERR_NOT_FOUND for an
+   * unknown key, including a second unmap of the same key (also while the
+   * first is still in flight). If the control fails, the mapping stays listed.
+   */
+  async unmap(key: bigint): Promise<void> {
+    const entry = this.#live.get(key);
+    if (entry === undefined) {
+      throw new PassthroughError('PT_ERR_NOT_FOUND', 'no DMA mapping with this key', { iova: key });
+    }
+    this.#live.delete(key);
+    try {
+      await this.#control.dmaUnmap(entry.key);
+    } catch (e) {
+      this.#live.set(key, entry);
+      throw e;
+    }
+  }
+
+  /** The live mappings, in map order. */
+  list(): DmaMapEntry[] {
+    return [...this.#live.values()].map((e) => ({ ...e }));
+  }
+}

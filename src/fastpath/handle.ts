@@ -1,0 +1,110 @@
+/**
+ * Rebuilding a device's fast path in any thread from one posted descriptor:
+ * the BAR windows (a view built in this thread), the IRQ line and the
+ * config port, all over the device control block.
+ */
+import { PassthroughError } from '../errors.js';
+import { BarWindow, type BarWindowDescriptor, type SlowPath } from './bar-window.js';
+import { ConfigPort, createMailboxSlowPath } from './config-port.js';
+import { IrqLine } from './irq-line.js';
+import { checkLayout, kBarCount } from './layout.js';
+
+/** What the supervisor posts to an embedding thread. Structured-cloneable. */
+export interface DeviceHandleDescriptor {
+  /** Device id given by the supervisor. */
+  id: string;
+  /** Host function, `dddd:bb:ss.f`. */
+  bdf: string;
+  /** The device control block. */
+  control: SharedArrayBuffer;
+  /** One entry per BAR 0–5; undefined where nothing is mapped. */
+  bars: (BarWindowDescriptor | undefined)[];
+}
+
+/** Dependencies and options of {@link openFastPath}. */
+export interface OpenFastPathDeps {
+  /** Builds a view of native memory in this thread (real backends: koffi.view). */
+  viewFactory?: (address: bigint, lengthBytes: number) => ArrayBuffer;
+  /** Slow path for trapped BAR ranges (default: the control block's mailbox). */
+  slowPath?: SlowPath;
+  /** Timeout of each config / slow-path call in ms (default 1000). */
+  timeoutMs?: number;
+  /** Client spin budget of config / slow-path calls (default 0). */
+  spinIterations?: number;
+}
+
+/** The fast path of one device in the calling thread. */
+export interface FastPath {
+  readonly id: string;
+  readonly bdf: string;
+  /** Windows by BAR number; undefined where nothing is mapped. */
+  readonly bars: readonly (BarWindow | undefined)[];
+  /** The window of BAR `i`. Throws PT_ERR_NOT_FOUND when BAR `i` has none. */
+  bar(i: number): BarWindow;
+  readonly irq: IrqLine;
+  readonly config: ConfigPort;
+  /** Releases every BAR window of this thread. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Opens every mapped BAR, the IRQ line and the config port from a descriptor.
+ * On failure, windows already opened are released.
+ * Throws PT_ERR_INVALID_ARGUMENT (bad descriptor), PT_ERR_BAR_RELEASED (a BAR was revoked).
+ */
+export function openFastPath(desc: DeviceHandleDescriptor, deps: OpenFastPathDeps = {}): FastPath {
+  checkLayout(desc.control);
+  if (!Array.isArray(desc.bars) || desc.bars.length > kBarCount) {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'descriptor must list at most 6 BARs', { deviceId: desc.id });
+  }
+  const clientOpts = {
+    ...(deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs }),
+    ...(deps.spinIterations === undefined ? {} : { spinIterations: deps.spinIterations }),
+  };
+  const slowPath = deps.slowPath ?? createMailboxSlowPath(desc.control, clientOpts);
+  const bars: (BarWindow | undefined)[] = [];
+  try {
+    for (let i = 0; i < kBarCount; i++) {
+      const d = desc.bars[i];
+      if (d !== undefined && d.bar !== i) {
+        throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `descriptor slot ${i} describes BAR${d.bar}`, {
+          deviceId: desc.id,
+          region: i,
+        });
+      }
+      bars.push(
+        d === undefined
+          ? undefined
+          : BarWindow.open({ ...d, control: desc.control }, {
+              slowPath,
+              ...(deps.viewFactory === undefined ? {} : { viewFactory: deps.viewFactory }),
+            }),
+      );
+    }
+  } catch (e) {
+    for (const w of bars) w?.release();
+    throw PassthroughError.is(e) ? e.prepend(`device ${desc.id}`, { deviceId: desc.id, bdf: desc.bdf }) : e;
+  }
+  const irq = new IrqLine(desc.control);
+  const config = new ConfigPort(desc.control, clientOpts);
+  return {
+    id: desc.id,
+    bdf: desc.bdf,
+    bars,
+    bar(i: number): BarWindow {
+      const w = bars[i];
+      if (w === undefined) {
+        throw new PassthroughError('PT_ERR_NOT_FOUND', `device ${desc.id} has no window on BAR${i}`, {
+          deviceId: desc.id,
+          region: i,
+        });
+      }
+      return w;
+    },
+    irq,
+    config,
+    close(): void {
+      for (const w of bars) w?.release();
+    },
+  };
+}

@@ -1,0 +1,315 @@
+/**
+ * IrqLine: the 256-vector interrupt line of a device in its control block.
+ *
+ * Producer (the IRQ pump in the device worker, or anyone): `raise(v)` sets
+ * bit v of the pending bitmap with Atomics.or; when the bit was clear it
+ * bumps the sequence word and notifies it. Consumer (the embedder's vCPU or
+ * IRQ thread): wait on the last sequence value it saw, then drain.
+ *
+ * Why no wake-up is lost (the piscina atomicsWaitLoop order): the consumer
+ * takes the new sequence value (the return of waitSync/waitAsync) BEFORE it
+ * drains. A raise that lands after that read either sets a bit the drain
+ * still collects (a later wake then finds nothing, which is harmless) or
+ * bumps the sequence after the read, so the next wait returns at once.
+ * Wake-ups are counted, never a boolean flag (house rule 10).
+ *
+ * Masking follows the dext: a raise of a masked vector is dropped and
+ * counted, not latched; unmasking does not replay it.
+ */
+import { PassthroughError } from '../errors.js';
+import { atomicsWaitAsync } from './wait-async.js';
+import {
+  controlWords,
+  kIrqBitmapWords,
+  kIrqCoalescedIndex,
+  kIrqDeliveredIndex,
+  kIrqEnabledIndex,
+  kIrqMaskedIndex,
+  kIrqPendingIndex,
+  kIrqRaisedIndex,
+  kIrqSeqIndex,
+  kIrqVectors,
+} from './layout.js';
+
+/** IRQ counters of a device (all since the control block was created). */
+export interface IrqCounters {
+  /** Raises accepted (not masked), coalesced ones included. */
+  raised: number;
+  /** Raises of a vector that was already pending (delivered once). */
+  coalesced: number;
+  /** Vectors handed out by drains. */
+  delivered: number;
+  /** Raises dropped because the vector was masked. */
+  masked: number;
+}
+
+/** Options of {@link IrqLine.waitSync}. */
+export interface WaitSyncOptions {
+  /**
+   * Atomics.load polls of the sequence word before parking (default 0).
+   * Spinning cuts wake latency by about two orders of magnitude (eco §3.1)
+   * but burns a core while it lasts.
+   */
+  spinIterations?: number;
+}
+
+function popcount32(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+function noop(): void {}
+
+/** The interrupt line of one device. */
+export class IrqLine {
+  readonly #w: Int32Array;
+
+  /**
+   * Builds a line over a device control block (no state of its own: any
+   * number of IrqLine objects in any threads share the same line).
+   * Throws PT_ERR_INVALID_ARGUMENT for a wrong control block.
+   */
+  constructor(control: SharedArrayBuffer) {
+    this.#w = controlWords(control);
+  }
+
+  /** The current sequence value (pass it to waitSync/waitAsync). */
+  get seq(): number {
+    return Atomics.load(this.#w, kIrqSeqIndex);
+  }
+
+  /**
+   * Raises `vector`. Returns false when it was masked (dropped and counted).
+   * Throws PT_ERR_OUT_OF_RANGE for a vector outside 0–255.
+   */
+  raise(vector: number): boolean {
+    if ((vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    const w = this.#w;
+    const word = vector >>> 5;
+    const bit = 1 << (vector & 31);
+    if ((Atomics.load(w, kIrqEnabledIndex + word) & bit) === 0) {
+      Atomics.add(w, kIrqMaskedIndex, 1);
+      return false;
+    }
+    const old = Atomics.or(w, kIrqPendingIndex + word, bit);
+    if ((old & bit) !== 0) {
+      // Still pending: the first raise's wake-up has not been consumed by a
+      // drain yet, so the consumer collects this one with it.
+      Atomics.add(w, kIrqCoalescedIndex, 1);
+    } else {
+      Atomics.add(w, kIrqSeqIndex, 1);
+      Atomics.notify(w, kIrqSeqIndex);
+    }
+    // Counted after the signal, off the latency path. Counter snapshots are
+    // not atomic as a set anyway; at rest raised = delivered + coalesced + pending.
+    Atomics.add(w, kIrqRaisedIndex, 1);
+    return true;
+  }
+
+  /**
+   * Raises every set bit of a whole bitmap at once (one sequence bump and
+   * one notify for the lot), e.g. the result of a backend drain.
+   * @param words 4 × 64-bit words (the dext's IrqWords) or 8 × 32-bit words, vector 0 = bit 0 of word 0
+   * @returns the number of vectors newly made pending
+   * Throws PT_ERR_INVALID_ARGUMENT for another shape.
+   */
+  raiseWords(words: ArrayLike<bigint> | ArrayLike<number>): number {
+    checkWords(words);
+    const w = this.#w;
+    let fresh = 0;
+    let accepted = 0;
+    let coalesced = 0;
+    let masked = 0;
+    for (let i = 0; i < kIrqBitmapWords; i++) {
+      const bits = wordOf(words, i);
+      if (bits === 0) continue;
+      const enabled = Atomics.load(w, kIrqEnabledIndex + i);
+      masked += popcount32(bits & ~enabled);
+      const take = bits & enabled;
+      if (take === 0) continue;
+      const old = Atomics.or(w, kIrqPendingIndex + i, take);
+      accepted += popcount32(take);
+      coalesced += popcount32(old & take);
+      fresh += popcount32(take & ~old);
+    }
+    if (fresh !== 0) {
+      Atomics.add(w, kIrqSeqIndex, 1);
+      Atomics.notify(w, kIrqSeqIndex);
+    }
+    if (masked !== 0) Atomics.add(w, kIrqMaskedIndex, masked);
+    if (accepted !== 0) Atomics.add(w, kIrqRaisedIndex, accepted);
+    if (coalesced !== 0) Atomics.add(w, kIrqCoalescedIndex, coalesced);
+    return fresh;
+  }
+
+  /**
+   * Takes every pending vector (Atomics.exchange of each word with 0) and
+   * writes them to `out` in ascending order, allocation-free.
+   * @param out at least 256 entries
+   * @returns the number of vectors written
+   * Throws PT_ERR_INVALID_ARGUMENT when `out` is shorter than 256.
+   */
+  drainInto(out: Uint16Array): number {
+    if (out.length < kIrqVectors) {
+      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'drain buffer must hold 256 vectors', {
+        sizeBytes: out.byteLength,
+      });
+    }
+    const w = this.#w;
+    let n = 0;
+    for (let i = 0; i < kIrqBitmapWords; i++) {
+      // Reading first skips the exchange (a locked RMW) for empty words.
+      if (Atomics.load(w, kIrqPendingIndex + i) === 0) continue;
+      let x = Atomics.exchange(w, kIrqPendingIndex + i, 0);
+      const base = i << 5;
+      while (x !== 0) {
+        const low = x & -x;
+        out[n++] = base + 31 - Math.clz32(low);
+        x ^= low;
+      }
+    }
+    if (n !== 0) Atomics.add(w, kIrqDeliveredIndex, n);
+    return n;
+  }
+
+  /** Like {@link drainInto}, into a plain array (appended to `out` when given). */
+  drain(out: number[] = []): number[] {
+    const w = this.#w;
+    let n = 0;
+    for (let i = 0; i < kIrqBitmapWords; i++) {
+      if (Atomics.load(w, kIrqPendingIndex + i) === 0) continue;
+      let x = Atomics.exchange(w, kIrqPendingIndex + i, 0);
+      const base = i << 5;
+      while (x !== 0) {
+        const low = x & -x;
+        out.push(base + 31 - Math.clz32(low));
+        n++;
+        x ^= low;
+      }
+    }
+    if (n !== 0) Atomics.add(w, kIrqDeliveredIndex, n);
+    return out;
+  }
+
+  /**
+   * Wakes every waiter without raising anything (a spurious wake: their drain
+   * finds nothing). For a device that is going away, so no thread keeps
+   * waiting on it. Safe at any time: the sequence is a counter.
+   */
+  wakeAll(): void {
+    Atomics.add(this.#w, kIrqSeqIndex, 1);
+    Atomics.notify(this.#w, kIrqSeqIndex);
+  }
+
+  /** True when `vector` is pending (not yet drained). */
+  isPending(vector: number): boolean {
+    if ((vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    return (Atomics.load(this.#w, kIrqPendingIndex + (vector >>> 5)) & (1 << (vector & 31))) !== 0;
+  }
+
+  /** Masks `vector`: later raises are dropped (counted in `masked`). Throws PT_ERR_OUT_OF_RANGE. */
+  mask(vector: number): void {
+    if ((vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    Atomics.and(this.#w, kIrqEnabledIndex + (vector >>> 5), ~(1 << (vector & 31)));
+  }
+
+  /** Unmasks `vector`. Raises dropped while masked are not replayed. Throws PT_ERR_OUT_OF_RANGE. */
+  unmask(vector: number): void {
+    if ((vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    Atomics.or(this.#w, kIrqEnabledIndex + (vector >>> 5), 1 << (vector & 31));
+  }
+
+  /** True when `vector` is masked. Throws PT_ERR_OUT_OF_RANGE. */
+  isMasked(vector: number): boolean {
+    if ((vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    return (Atomics.load(this.#w, kIrqEnabledIndex + (vector >>> 5)) & (1 << (vector & 31))) === 0;
+  }
+
+  /** The enabled mask as 8 unsigned 32-bit words (vector v = bit v & 31 of word v >>> 5). */
+  enabledWords(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < kIrqBitmapWords; i++) out.push(Atomics.load(this.#w, kIrqEnabledIndex + i) >>> 0);
+    return out;
+  }
+
+  /** A snapshot of the counters. */
+  counters(): IrqCounters {
+    const w = this.#w;
+    return {
+      raised: Atomics.load(w, kIrqRaisedIndex) >>> 0,
+      coalesced: Atomics.load(w, kIrqCoalescedIndex) >>> 0,
+      delivered: Atomics.load(w, kIrqDeliveredIndex) >>> 0,
+      masked: Atomics.load(w, kIrqMaskedIndex) >>> 0,
+    };
+  }
+
+  /**
+   * Blocks until the sequence differs from `lastSeq` or `timeoutMs` passes.
+   * Meant for worker threads (on the main thread it freezes the event loop for
+   * up to `timeoutMs`). Drain AFTER this returns (see the module comment).
+   * @returns the new sequence value, or `lastSeq` on timeout
+   * Throws PT_ERR_INVALID_ARGUMENT for a non-finite or negative timeout.
+   */
+  waitSync(lastSeq: number, timeoutMs: number, opts?: WaitSyncOptions): number {
+    const w = this.#w;
+    let s = Atomics.load(w, kIrqSeqIndex);
+    if (s !== lastSeq) return s;
+    if (!(timeoutMs >= 0 && timeoutMs < Infinity)) badTimeout(timeoutMs);
+    const spins = opts?.spinIterations ?? 0;
+    for (let i = 0; i < spins; i++) {
+      s = Atomics.load(w, kIrqSeqIndex);
+      if (s !== lastSeq) return s;
+    }
+    Atomics.wait(w, kIrqSeqIndex, lastSeq, timeoutMs);
+    return Atomics.load(w, kIrqSeqIndex);
+  }
+
+  /**
+   * Waits without blocking the thread (Atomics.waitAsync). While pending it
+   * holds a ref'd timer, so the process stays alive (Node 20's waitAsync does
+   * not, eco §3.1); the timer is cleared when the wait settles.
+   * @returns the new sequence value, or `lastSeq` on timeout
+   * Throws (synchronously) PT_ERR_INVALID_ARGUMENT for a non-finite or negative timeout.
+   */
+  waitAsync(lastSeq: number, timeoutMs: number): Promise<number> {
+    const w = this.#w;
+    const s = Atomics.load(w, kIrqSeqIndex);
+    if (s !== lastSeq) return Promise.resolve(s);
+    if (!(timeoutMs >= 0 && timeoutMs < Infinity)) badTimeout(timeoutMs);
+    const r = atomicsWaitAsync(w, kIrqSeqIndex, lastSeq, timeoutMs);
+    if (!r.async) return Promise.resolve(Atomics.load(w, kIrqSeqIndex));
+    const keepAlive = setTimeout(noop, Math.min(2 ** 31 - 1, timeoutMs + 1));
+    return r.value.then(() => {
+      clearTimeout(keepAlive);
+      return Atomics.load(w, kIrqSeqIndex);
+    });
+  }
+
+  #badVector(vector: number): never {
+    throw new PassthroughError('PT_ERR_OUT_OF_RANGE', `IRQ vector must be 0–${kIrqVectors - 1}`, { vector });
+  }
+}
+
+function badTimeout(timeoutMs: number): never {
+  throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'timeoutMs must be a finite non-negative number', { timeoutMs });
+}
+
+function checkWords(words: ArrayLike<bigint> | ArrayLike<number>): void {
+  const kind = words.length === 4 ? 'bigint' : words.length === 8 ? 'number' : undefined;
+  for (let i = 0; i < words.length; i++) if (typeof words[i] !== kind) badWords(words.length);
+  if (kind === undefined) badWords(words.length);
+}
+
+/** Word i (0–7) of a checked bitmap as an Int32. */
+function wordOf(words: ArrayLike<bigint> | ArrayLike<number>, i: number): number {
+  if (words.length === 4) {
+    const v = words[i >>> 1] as bigint;
+    return Number(BigInt.asUintN(32, (i & 1) === 0 ? v : v >> 32n)) | 0;
+  }
+  return (words[i] as number) | 0;
+}
+
+function badWords(length: number): never {
+  throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'IRQ words must be 4 × bigint or 8 × number', { length });
+}

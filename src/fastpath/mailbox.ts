@@ -1,0 +1,422 @@
+/**
+ * A synchronous request/response mailbox in the device control block: a
+ * vCPU thread (any thread, main included) makes a blocking call that the
+ * device worker serves without blocking its event loop.
+ *
+ * Protocol (all words in layout.ts):
+ *  - Clients share the mailbox through a futex-style lock word (Drepper's
+ *    three-state mutex: 0 free, 1 held, 2 held with waiters), so the unlock
+ *    pays for a notify only when someone waits.
+ *  - The request is a seqlock: the client bumps the request sequence to odd,
+ *    writes op and arguments, bumps it to even and notifies. The server reads
+ *    the sequence, the fields, then the sequence again: if it moved, the
+ *    fields may be torn (a client timed out and a newer one is writing), so
+ *    that request is skipped and never executed half-read.
+ *  - The server writes the response fields, then stores the request's
+ *    sequence into the response sequence and notifies. A client accepts only
+ *    a response carrying its own sequence, so a late answer to a timed-out
+ *    request is never taken for the next one.
+ *  - Liveness: the supervisor marks the server GONE when the worker exits
+ *    ({@link markServerGone} notifies every waiter) and a restarted server
+ *    bumps the generation ({@link markServerAlive}); a waiting client sees
+ *    either and fails at once with PT_ERR_WORKER_EXITED instead of waiting
+ *    out its timeout.
+ */
+import { ERROR_CODES, PassthroughError, type ErrorCode } from '../errors.js';
+import { atomicsWaitAsync } from './wait-async.js';
+import {
+  controlWords,
+  kMboxErrTextIndex,
+  kMboxErrTextMaxChars,
+  kMboxLockIndex,
+  kMboxReqArgIndex,
+  kMboxReqOpIndex,
+  kMboxReqSeqIndex,
+  kMboxRespErrCodeIndex,
+  kMboxRespErrOffsetIndex,
+  kMboxRespErrRegionIndex,
+  kMboxRespErrWidthIndex,
+  kMboxRespHiIndex,
+  kMboxRespLoIndex,
+  kMboxRespSeqIndex,
+  kMboxRespStatusIndex,
+  kMboxServerGenIndex,
+  kMboxServerStateIndex,
+  ServerState,
+} from './layout.js';
+
+/** Mailbox opcodes. 64-bit values travel as two uint32 words (lo, hi). */
+export const MailboxOp = {
+  /** a = offsetBytes, b = width → value. */
+  CONFIG_READ: 1,
+  /** a = offsetBytes, b = width, c = value. */
+  CONFIG_WRITE: 2,
+  /** a = bar | width << 8, b = offsetBytes → value (lo, hi). */
+  REGION_READ: 3,
+  /** a = bar | width << 8, b = offsetBytes, c = value lo, d = value hi. */
+  REGION_WRITE: 4,
+} as const;
+/** A mailbox opcode. */
+export type MailboxOpCode = (typeof MailboxOp)[keyof typeof MailboxOp];
+
+/** Default time a client call may take before PT_ERR_TIMEOUT, in ms. */
+export const kDefaultMailboxTimeoutMs = 1000;
+/** Longest single Atomics.wait a client makes before re-checking liveness, in ms. */
+const kClientWaitSliceMs = 100;
+/** Longest single wait of the async server before it re-arms, in ms. */
+const kServerWaitSliceMs = 1000;
+
+/** Options of a mailbox client. */
+export interface MailboxClientOptions {
+  /** Default timeout per call in ms (default {@link kDefaultMailboxTimeoutMs}). */
+  timeoutMs?: number;
+  /**
+   * Atomics.load polls of the response before parking (default 0). Helps only
+   * when the server spins too; burns a core while it lasts.
+   */
+  spinIterations?: number;
+}
+
+/**
+ * The client side of the mailbox, usable from any thread. One object per
+ * thread (it keeps the high word of the last result); any number of threads.
+ */
+export class MailboxClient {
+  readonly #w: Int32Array;
+  readonly #spin: number;
+  /** Default timeout in ms. */
+  readonly timeoutMs: number;
+  #hi = 0;
+
+  /** Throws PT_ERR_INVALID_ARGUMENT for a wrong control block. */
+  constructor(control: SharedArrayBuffer, opts: MailboxClientOptions = {}) {
+    this.#w = controlWords(control);
+    this.timeoutMs = opts.timeoutMs ?? kDefaultMailboxTimeoutMs;
+    this.#spin = opts.spinIterations ?? 0;
+    checkTimeout(this.timeoutMs);
+  }
+
+  /** High 32 bits (unsigned) of the last call's result. */
+  get resultHi(): number {
+    return this.#hi;
+  }
+
+  /**
+   * One synchronous request. Arguments are uint32.
+   * @returns the low 32 bits of the result, unsigned ({@link resultHi} has the rest)
+   * Throws PT_ERR_TIMEOUT when no answer comes within `timeoutMs`,
+   * PT_ERR_WORKER_EXITED when the server is gone or restarted during the call,
+   * PT_ERR_CLOSED when the server was stopped, or the server's own error
+   * (code and offset/width/region context carried across).
+   */
+  call(op: number, a: number, b: number, c: number, timeoutMs: number = this.timeoutMs, d = 0): number {
+    const w = this.#w;
+    if (!(timeoutMs >= 0 && timeoutMs < Infinity)) checkTimeout(timeoutMs);
+    const deadline = performance.now() + timeoutMs;
+    checkServer(w, op);
+    this.#lock(deadline, op, timeoutMs);
+    try {
+      const gen = Atomics.load(w, kMboxServerGenIndex);
+      checkServer(w, op);
+      Atomics.add(w, kMboxReqSeqIndex, 1); // odd: fields being written
+      Atomics.store(w, kMboxReqOpIndex, op);
+      Atomics.store(w, kMboxReqArgIndex, a | 0);
+      Atomics.store(w, kMboxReqArgIndex + 1, b | 0);
+      Atomics.store(w, kMboxReqArgIndex + 2, c | 0);
+      Atomics.store(w, kMboxReqArgIndex + 3, d | 0);
+      const seq = Atomics.add(w, kMboxReqSeqIndex, 1) + 1; // even: posted
+      Atomics.notify(w, kMboxReqSeqIndex);
+      let r = Atomics.load(w, kMboxRespSeqIndex);
+      for (let i = 0; r !== seq && i < this.#spin; i++) r = Atomics.load(w, kMboxRespSeqIndex);
+      while (r !== seq) {
+        checkServer(w, op);
+        if (Atomics.load(w, kMboxServerGenIndex) !== gen) throw exited(op);
+        const remainingMs = deadline - performance.now();
+        if (remainingMs <= 0) {
+          throw new PassthroughError('PT_ERR_TIMEOUT', `mailbox call timed out after ${timeoutMs} ms`, { op, timeoutMs });
+        }
+        Atomics.wait(w, kMboxRespSeqIndex, r, remainingMs < kClientWaitSliceMs ? remainingMs : kClientWaitSliceMs);
+        r = Atomics.load(w, kMboxRespSeqIndex);
+      }
+      if (Atomics.load(w, kMboxRespStatusIndex) !== 0) throw readError(w, op);
+      this.#hi = Atomics.load(w, kMboxRespHiIndex) >>> 0;
+      return Atomics.load(w, kMboxRespLoIndex) >>> 0;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /** {@link call} returning the whole 64-bit result. */
+  callBig(op: number, a: number, b: number, c: number, timeoutMs: number = this.timeoutMs, d = 0): bigint {
+    const lo = this.call(op, a, b, c, timeoutMs, d);
+    return (BigInt(this.#hi) << 32n) | BigInt(lo);
+  }
+
+  #lock(deadline: number, op: number, timeoutMs: number): void {
+    const w = this.#w;
+    let c = Atomics.compareExchange(w, kMboxLockIndex, 0, 1);
+    if (c === 0) return;
+    do {
+      if (c === 2 || Atomics.compareExchange(w, kMboxLockIndex, 1, 2) !== 0) {
+        checkServer(w, op);
+        const remainingMs = deadline - performance.now();
+        if (remainingMs <= 0) {
+          throw new PassthroughError('PT_ERR_TIMEOUT', `mailbox busy for ${timeoutMs} ms`, { op, timeoutMs });
+        }
+        Atomics.wait(w, kMboxLockIndex, 2, remainingMs < kClientWaitSliceMs ? remainingMs : kClientWaitSliceMs);
+      }
+    } while ((c = Atomics.compareExchange(w, kMboxLockIndex, 0, 2)) !== 0);
+  }
+
+  #unlock(): void {
+    const w = this.#w;
+    if (Atomics.sub(w, kMboxLockIndex, 1) !== 1) {
+      Atomics.store(w, kMboxLockIndex, 0);
+      Atomics.notify(w, kMboxLockIndex, 1);
+    }
+  }
+}
+
+function checkTimeout(timeoutMs: number): void {
+  if (!(timeoutMs >= 0 && timeoutMs < Infinity)) {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'timeoutMs must be a finite non-negative number', {
+      timeoutMs,
+    });
+  }
+}
+
+function exited(op: number): PassthroughError {
+  return new PassthroughError('PT_ERR_WORKER_EXITED', 'device worker exited during a mailbox call', { op });
+}
+
+function checkServer(w: Int32Array, op: number): void {
+  const state = Atomics.load(w, kMboxServerStateIndex);
+  if (state === ServerState.GONE) throw exited(op);
+  if (state === ServerState.STOPPED) {
+    throw new PassthroughError('PT_ERR_CLOSED', 'device mailbox server has stopped', { op });
+  }
+}
+
+function readError(w: Int32Array, op: number): PassthroughError {
+  const code: ErrorCode = ERROR_CODES[Atomics.load(w, kMboxRespErrCodeIndex)] ?? 'PT_ERR_INTERNAL';
+  const offsetBytes = Atomics.load(w, kMboxRespErrOffsetIndex);
+  const width = Atomics.load(w, kMboxRespErrWidthIndex);
+  const region = Atomics.load(w, kMboxRespErrRegionIndex);
+  const length = Math.min(Atomics.load(w, kMboxErrTextIndex), kMboxErrTextMaxChars);
+  const chars: number[] = [];
+  for (let i = 0; i < length; i++) {
+    const word = Atomics.load(w, kMboxErrTextIndex + 1 + (i >>> 1));
+    chars.push((i & 1) === 0 ? word & 0xffff : word >>> 16);
+  }
+  const context: Record<string, unknown> = { op };
+  if (offsetBytes >= 0) context.offsetBytes = offsetBytes;
+  if (width > 0) context.width = width;
+  if (region >= 0) context.region = region;
+  return new PassthroughError(code, String.fromCharCode(...chars) || 'mailbox call failed', context);
+}
+
+// ---------------------------------------------------------------- liveness --
+
+/**
+ * Supervisor side: the worker serving this block exited. Waiting and later
+ * clients fail at once with PT_ERR_WORKER_EXITED.
+ */
+export function markServerGone(control: SharedArrayBuffer): void {
+  const w = controlWords(control);
+  Atomics.store(w, kMboxServerStateIndex, ServerState.GONE);
+  Atomics.notify(w, kMboxRespSeqIndex);
+  Atomics.notify(w, kMboxLockIndex);
+}
+
+/**
+ * A server (re)starts: bumps the generation (so a client still waiting on
+ * the previous server fails with PT_ERR_WORKER_EXITED) and marks it alive.
+ * Called by {@link serveMailbox}; the supervisor may call it too.
+ */
+export function markServerAlive(control: SharedArrayBuffer): void {
+  const w = controlWords(control);
+  Atomics.add(w, kMboxServerGenIndex, 1);
+  Atomics.store(w, kMboxServerStateIndex, ServerState.ALIVE);
+  Atomics.notify(w, kMboxRespSeqIndex);
+}
+
+// ------------------------------------------------------------------ server --
+
+/**
+ * What the device worker does with a request. Runs synchronously on the
+ * worker's thread. Throw a PassthroughError to answer with an error: its code,
+ * message and context offsetBytes/width/region reach the client.
+ */
+export interface MailboxHandler {
+  /** @returns the result (uint32 as number, or up to 64 bits as bigint) */
+  handle(op: number, a: number, b: number, c: number, d: number): number | bigint;
+}
+
+/** Options of {@link serveMailbox}. */
+export interface MailboxServerOptions {
+  /**
+   * Atomics.load polls of the request sequence before parking (default 0).
+   * A spinning server answers a spinning client in well under a microsecond
+   * but burns a core while it spins, and keeps the event loop waiting for
+   * that long.
+   */
+  spinIterations?: number;
+  /**
+   * When > 0, serve in blocking slices: Atomics.wait (not waitAsync) for up
+   * to this many ms, then yield to the event loop once, and repeat.
+   *
+   * Trade-off, measured on the 2-vCPU dev VM (bench config suite, p50 of a
+   * ConfigPort.read32 round trip against a raw Atomics.wait/notify ping-pong
+   * between the same threads): the default waitAsync server costs 1.4–1.5×
+   * the raw round trip (each wake-up takes an extra event-loop hop, ~3 µs);
+   * blocking slices cost 1.13–1.17×. The price: everything else on this
+   * worker's event loop (control-plane messages, timers, and an async IRQ
+   * pump!) waits up to one slice. Use it only in a worker whose IRQ pump
+   * runs in 'sync' mode or elsewhere, with a small slice (1–5 ms).
+   * A client/server spin phase did not help on a loaded 2-core box (it made
+   * p50 worse: the spinner steals the core the other side needs).
+   * Default 0 (waitAsync: the event loop stays free).
+   */
+  blockingSliceMs?: number;
+  /** Keep the thread alive while serving (a ref'd timer; default true). */
+  keepAlive?: boolean;
+}
+
+/** A running mailbox server. */
+export interface MailboxServer {
+  /** Requests answered (errors included). */
+  readonly served: number;
+  /** Stops serving; later client calls fail with PT_ERR_CLOSED. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Serves the mailbox of `control` in the calling thread (the device worker)
+ * until stopped. Marks the server alive.
+ * Throws PT_ERR_INVALID_ARGUMENT for a wrong control block or options.
+ */
+export function serveMailbox(
+  control: SharedArrayBuffer,
+  handler: MailboxHandler,
+  opts: MailboxServerOptions = {},
+): MailboxServer {
+  const w = controlWords(control);
+  const spin = opts.spinIterations ?? 0;
+  const sliceMs = opts.blockingSliceMs ?? 0;
+  if (!(spin >= 0) || !(sliceMs >= 0 && sliceMs < Infinity)) {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'bad mailbox server options', { spin, sliceMs });
+  }
+  // Requests posted before this server started belong to a previous one
+  // (their clients fail on the generation change): never execute them.
+  let last = Atomics.load(w, kMboxReqSeqIndex);
+  if ((last & 1) === 1) last = (last - 1) | 0;
+  markServerAlive(control);
+
+  let stopping = false;
+  let served = 0;
+  const keepAlive = opts.keepAlive === false ? undefined : setInterval(noop, 1 << 30);
+
+  /** Serves the request at sequence `seq` (even) unless it was overwritten meanwhile. */
+  const serveOne = (seq: number): void => {
+    const op = Atomics.load(w, kMboxReqOpIndex);
+    const a = Atomics.load(w, kMboxReqArgIndex) >>> 0;
+    const b = Atomics.load(w, kMboxReqArgIndex + 1) >>> 0;
+    const c = Atomics.load(w, kMboxReqArgIndex + 2) >>> 0;
+    const d = Atomics.load(w, kMboxReqArgIndex + 3) >>> 0;
+    if (Atomics.load(w, kMboxReqSeqIndex) !== seq) return; // torn: a newer request is in flight
+    last = seq;
+    try {
+      const result = handler.handle(op, a, b, c, d);
+      if (typeof result === 'bigint') {
+        Atomics.store(w, kMboxRespLoIndex, Number(BigInt.asUintN(32, result)) | 0);
+        Atomics.store(w, kMboxRespHiIndex, Number(BigInt.asUintN(32, result >> 32n)) | 0);
+      } else {
+        Atomics.store(w, kMboxRespLoIndex, result | 0);
+        Atomics.store(w, kMboxRespHiIndex, 0);
+      }
+      Atomics.store(w, kMboxRespStatusIndex, 0);
+    } catch (e) {
+      writeError(w, e);
+    }
+    served++;
+    Atomics.store(w, kMboxRespSeqIndex, seq);
+    Atomics.notify(w, kMboxRespSeqIndex);
+  };
+
+  /** Serves what is posted; returns the sequence value it last saw. */
+  const poll = (): number => {
+    for (;;) {
+      const s = Atomics.load(w, kMboxReqSeqIndex);
+      if (s === last || (s & 1) === 1) return s;
+      serveOne(s);
+    }
+  };
+
+  const loop = async (): Promise<void> => {
+    while (!stopping) {
+      let s = poll();
+      for (let i = 0; i < spin && Atomics.load(w, kMboxReqSeqIndex) === s; i++);
+      if (Atomics.load(w, kMboxReqSeqIndex) !== s) continue;
+      if (sliceMs > 0) {
+        const deadline = performance.now() + sliceMs;
+        for (;;) {
+          const remainingMs = deadline - performance.now();
+          if (remainingMs <= 0 || stopping) break;
+          Atomics.wait(w, kMboxReqSeqIndex, s, remainingMs);
+          s = poll();
+        }
+        await yieldToEventLoop();
+        continue;
+      }
+      const r = atomicsWaitAsync(w, kMboxReqSeqIndex, s, kServerWaitSliceMs);
+      if (r.async) await r.value;
+    }
+  };
+  const done = loop();
+
+  return {
+    get served() {
+      return served;
+    },
+    async stop() {
+      if (!stopping) {
+        stopping = true;
+        Atomics.store(w, kMboxServerStateIndex, ServerState.STOPPED);
+        Atomics.notify(w, kMboxReqSeqIndex); // wakes our own waitAsync
+        Atomics.notify(w, kMboxRespSeqIndex); // and clients, who now see STOPPED
+        Atomics.notify(w, kMboxLockIndex);
+      }
+      try {
+        await done;
+      } finally {
+        if (keepAlive !== undefined) clearInterval(keepAlive);
+      }
+    },
+  };
+}
+
+function writeError(w: Int32Array, e: unknown): void {
+  const err =
+    e instanceof PassthroughError
+      ? e
+      : new PassthroughError('PT_ERR_INTERNAL', e instanceof Error ? e.message : String(e));
+  const ctx = err.context;
+  Atomics.store(w, kMboxRespErrCodeIndex, Math.max(0, ERROR_CODES.indexOf(err.code)));
+  Atomics.store(w, kMboxRespErrOffsetIndex, typeof ctx.offsetBytes === 'number' ? ctx.offsetBytes | 0 : -1);
+  Atomics.store(w, kMboxRespErrWidthIndex, typeof ctx.width === 'number' ? ctx.width | 0 : 0);
+  Atomics.store(w, kMboxRespErrRegionIndex, typeof ctx.region === 'number' ? ctx.region | 0 : -1);
+  const text = err.message.slice(0, kMboxErrTextMaxChars);
+  Atomics.store(w, kMboxErrTextIndex, text.length);
+  for (let i = 0; i < text.length; i += 2) {
+    const lo = text.charCodeAt(i);
+    const hi = i + 1 < text.length ? text.charCodeAt(i + 1) : 0;
+    Atomics.store(w, kMboxErrTextIndex + 1 + (i >>> 1), lo | (hi << 16));
+  }
+  Atomics.store(w, kMboxRespStatusIndex, 1);
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function noop(): void {}

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { PassthroughError } from '../../../src/errors.js';
+import {
+  ConfigPort,
+  MailboxClient,
+  MailboxOp,
+  createConfigServerHandler,
+  createDeviceControlBlock,
+  markServerAlive,
+  markServerGone,
+  serveMailbox,
+} from '../../../src/fastpath/index.js';
+
+function caught(f: () => unknown): PassthroughError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof PassthroughError) return e;
+    throw e;
+  }
+  throw new Error('expected a PassthroughError');
+}
+
+describe('mailbox client without a live server', () => {
+  it('times out with PT_ERR_TIMEOUT when nobody serves', () => {
+    const client = new MailboxClient(createDeviceControlBlock(), { timeoutMs: 40 });
+    const t0 = performance.now();
+    const e = caught(() => client.call(MailboxOp.CONFIG_READ, 0, 4, 0));
+    expect(e.code).toBe('PT_ERR_TIMEOUT');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(35);
+    // the lock was released: the next call times out too, not "busy" forever
+    expect(caught(() => client.call(MailboxOp.CONFIG_READ, 0, 4, 0, 10)).code).toBe('PT_ERR_TIMEOUT');
+  });
+
+  it('fails at once with PT_ERR_WORKER_EXITED once the server is marked gone', () => {
+    const control = createDeviceControlBlock();
+    markServerAlive(control);
+    markServerGone(control);
+    const t0 = performance.now();
+    const e = caught(() => new ConfigPort(control, { timeoutMs: 5000 }).read32(0));
+    expect(e.code).toBe('PT_ERR_WORKER_EXITED');
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
+  it('fails with PT_ERR_CLOSED after the server stopped', async () => {
+    const control = createDeviceControlBlock();
+    const server = serveMailbox(control, { handle: () => 0 });
+    await server.stop();
+    await server.stop();
+    expect(caught(() => new ConfigPort(control).read8(0)).code).toBe('PT_ERR_CLOSED');
+  });
+
+  it('refuses bad timeouts', () => {
+    expect(caught(() => new MailboxClient(createDeviceControlBlock(), { timeoutMs: Infinity })).code).toBe(
+      'PT_ERR_INVALID_ARGUMENT',
+    );
+  });
+});
+
+describe('ConfigPort argument checks', () => {
+  const port = new ConfigPort(createDeviceControlBlock(), { timeoutMs: 1 });
+  it.each([
+    [() => port.read32(4096), 'PT_ERR_OUT_OF_RANGE'],
+    [() => port.read16(4095), 'PT_ERR_OUT_OF_RANGE'],
+    [() => port.read8(-1), 'PT_ERR_OUT_OF_RANGE'],
+    [() => port.read32(2), 'PT_ERR_ALIGNMENT'],
+    [() => port.write16(1, 0), 'PT_ERR_ALIGNMENT'],
+  ])('refuses bad accesses before calling (%#)', (f, expected) => {
+    expect(caught(f).code).toBe(expected);
+  });
+});
+
+describe('config server handler', () => {
+  function fakeOps() {
+    const config = new Uint8Array(4096);
+    const bar = new Uint8Array(64);
+    const log: string[] = [];
+    const space = (i: number) => (i === 7 ? config : i === 0 ? bar : undefined);
+    return {
+      config,
+      log,
+      ops: {
+        regionRead(index: number, off: number, size: number): Uint8Array {
+          const s = space(index);
+          if (s === undefined) throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'no such region', { region: index });
+          if (off + size > s.length) {
+            throw new PassthroughError('PT_ERR_OUT_OF_RANGE', 'past the end', { region: index, offsetBytes: off, width: size });
+          }
+          return s.slice(off, off + size);
+        },
+        regionWrite(index: number, off: number, data: Uint8Array): number {
+          log.push(`${index}:${off}:${[...data].join(',')}`);
+          space(index)!.set(data, off);
+          return data.length;
+        },
+      },
+    };
+  }
+
+  it('maps config and region ops to little-endian regionRead/regionWrite', () => {
+    const { ops, config, log } = fakeOps();
+    const h = createConfigServerHandler(ops);
+    config.set([0x86, 0x80, 0x34, 0x12], 0);
+    expect(h.handle(MailboxOp.CONFIG_READ, 0, 4, 0, 0)).toBe(0x12348086);
+    expect(h.handle(MailboxOp.CONFIG_READ, 2, 2, 0, 0)).toBe(0x1234);
+    expect(h.handle(MailboxOp.CONFIG_WRITE, 4, 2, 0x0406, 0)).toBe(2);
+    expect(h.handle(MailboxOp.REGION_WRITE, 0 | (8 << 8), 8, 0x55667788, 0x11223344)).toBe(8);
+    expect(h.handle(MailboxOp.REGION_READ, 0 | (8 << 8), 8, 0, 0)).toBe(0x1122334455667788n);
+    expect(log).toEqual(['7:4:6,4', '0:8:136,119,102,85,68,51,34,17']);
+  });
+
+  it('answers bad widths, unknown ops and backend errors with typed errors', () => {
+    const { ops } = fakeOps();
+    const h = createConfigServerHandler(ops);
+    expect(caught(() => h.handle(MailboxOp.CONFIG_READ, 0, 3, 0, 0)).code).toBe('PT_ERR_BAD_WIDTH');
+    expect(caught(() => h.handle(MailboxOp.REGION_READ, 0 | (16 << 8), 0, 0, 0)).code).toBe('PT_ERR_BAD_WIDTH');
+    expect(caught(() => h.handle(99, 0, 0, 0, 0)).code).toBe('PT_ERR_NOT_SUPPORTED');
+    expect(caught(() => h.handle(MailboxOp.REGION_READ, 0 | (4 << 8), 64, 0, 0)).context).toMatchObject({
+      region: 0,
+      offsetBytes: 64,
+    });
+  });
+});

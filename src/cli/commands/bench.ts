@@ -1,0 +1,153 @@
+/**
+ * `pcipt bench <mmio|irq|config|attach|scale|all>`: runs the suites with a
+ * progress bar on stderr, prints a table per suite (name, p50, p99, mean,
+ * ops/s) and the target ratios (value, target, PASS/MISS), or with `--json`
+ * the BenchReport (one suite) or `{ suites: [...] }` (all). `--plot FILE`
+ * writes a histogram + percentile plot (.svg or .png). Exit 0 even when a
+ * target is missed (a shared CI box is noisy) unless `--strict`.
+ */
+import type { BenchReport } from '../../../bench/report.js';
+import { PassthroughError } from '../../errors.js';
+import { createProgress, progressEnabled } from '../progress.js';
+import { formatNs, formatOps, renderTable } from '../table.js';
+import type { CommandContext } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
+import { plotFormat, writePlot } from '../bench/plot.js';
+import { SUITE_ORDER, runSuite, type SuiteName } from '../bench/suites.js';
+
+/** Options of bench (from commander). */
+export interface BenchCommandOptions {
+  durationMs?: number;
+  devices: number;
+  plot?: string;
+  plotWidth: number;
+  plotHeight: number;
+  strict?: boolean;
+}
+
+/**
+ * Budget per suite for `bench all` without --duration-ms: keeps
+ * `pcipt bench all --json` well under five minutes on a 2-core machine.
+ */
+export const ALL_SUITE_BUDGET_MS = 4000;
+
+/** How long a suite may run before the CLI gives up on it (it may be wedged on a dead worker). */
+export function suiteDeadlineMs(durationMs: number | undefined): number {
+  return Math.max(180_000, 15 * (durationMs ?? 10_000));
+}
+
+/** Rejects with PT_ERR_TIMEOUT when `work` has not settled after `deadlineMs`. */
+async function withDeadline<T>(suite: string, work: Promise<T>, deadlineMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new PassthroughError('PT_ERR_TIMEOUT', `bench suite ${suite} did not finish within ${deadlineMs} ms`, { suite, timeoutMs: deadlineMs })),
+      deadlineMs,
+    );
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The `bench all --json` document. */
+export interface BenchAllDocument {
+  suites: BenchReport[];
+}
+
+/** Runs bench. */
+export async function benchCommand(ctx: CommandContext, suite: SuiteName | 'all', opts: BenchCommandOptions): Promise<number> {
+  const { output } = ctx;
+  if (opts.plot !== undefined) plotFormat(opts.plot); // usage errors before minutes of measuring
+  const names = suite === 'all' ? SUITE_ORDER : [suite];
+  const progress = createProgress(output.streams.stderr, {
+    enabled: progressEnabled(output.streams.stderr, output.streams.env, output.json),
+    title: 'bench',
+  });
+  const reports: BenchReport[] = [];
+  try {
+    for (const [i, name] of names.entries()) {
+      progress.update(i / names.length, name);
+      const durationMs = opts.durationMs ?? (suite === 'all' ? ALL_SUITE_BUDGET_MS : undefined);
+      const report = await withDeadline(
+        name,
+        runSuite(name, {
+          ...(durationMs === undefined ? {} : { durationMs }),
+          devices: opts.devices,
+          retainSamples: opts.plot !== undefined,
+          onProgress: (fraction, label) => progress.update((i + fraction) / names.length, `${name}: ${label}`),
+        }),
+        suiteDeadlineMs(durationMs),
+      );
+      reports.push(report);
+    }
+    progress.update(1, 'done');
+  } finally {
+    progress.done();
+  }
+
+  if (opts.plot !== undefined) {
+    await writePlot(opts.plot, reports, {
+      widthPx: opts.plotWidth,
+      heightPx: opts.plotHeight,
+      title: `pcipt bench ${suite} (${reports[0]?.machine.cpus ?? '?'} CPUs, Node ${reports[0]?.machine.node ?? process.version})`,
+    });
+    output.log(`plot written to ${opts.plot}`);
+  }
+
+  const forJson = reports.map(stripSamples);
+  if (output.json) {
+    output.emitJson(suite === 'all' ? ({ suites: forJson } satisfies BenchAllDocument) : forJson[0]);
+  } else {
+    for (const report of forJson) printReport(ctx, report);
+  }
+  const missed = reports.some((r) => (r.ratios ?? []).some((x) => !x.ok));
+  return missed && opts.strict === true ? ExitCode.RUNTIME : ExitCode.OK;
+}
+
+/** The report without raw samples (kept for plots only; they would swell the JSON). */
+function stripSamples(report: BenchReport): BenchReport {
+  return { ...report, results: report.results.map(({ samplesNs: _drop, ...rest }) => rest) };
+}
+
+function printReport(ctx: CommandContext, report: BenchReport): void {
+  const { out, color: c } = ctx.output;
+  out(c.bold(`${report.suite}`) + c.dim(`  (${report.machine.cpus} CPUs${report.machine.cpuModel ? `, ${report.machine.cpuModel}` : ''}, Node ${report.machine.node})`));
+  const rows = report.results.map((r) => [
+    r.name,
+    String(r.samples),
+    formatNs(r.latencyNs.p50),
+    formatNs(r.latencyNs.p99),
+    formatNs(r.latencyNs.mean),
+    formatOps(r.opsPerSec),
+  ]);
+  for (const line of renderTable(
+    [{ header: 'name' }, { header: 'samples', right: true }, { header: 'p50', right: true }, { header: 'p99', right: true }, { header: 'mean', right: true }, { header: 'ops/s', right: true }],
+    rows,
+  )) {
+    out(`  ${line}`);
+  }
+  // Suite-specific figures beyond the shared schema (scale: devices, lost IRQs, RSS per device, …).
+  const known = new Set(['suite', 'machine', 'results', 'ratios']);
+  const extras = Object.entries(report).filter(([k, v]) => !known.has(k) && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'));
+  if (extras.length > 0) out(`  ${extras.map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : String(v)}`).join(' · ')}`);
+  const ratios = report.ratios ?? [];
+  if (ratios.length > 0) {
+    out();
+    const ratioRows = ratios.map((x) => [
+      x.label,
+      `${x.value >= 1000 ? Math.round(x.value) : x.value.toPrecision(3)}×`,
+      `${x.target.kind === 'max' ? '≤' : '≥'} ${x.target.value}×`,
+      x.ok ? 'PASS' : 'MISS',
+    ]);
+    const lines = renderTable(
+      [{ header: 'ratio' }, { header: 'value', right: true }, { header: 'target', right: true }, { header: 'result' }],
+      ratioRows,
+      (row, col, padded) => (col === 3 ? (ratios[row]!.ok ? c.green(padded) : c.red(padded)) : padded),
+    );
+    for (const line of lines) out(`  ${line}`);
+  }
+  out();
+}

@@ -1,0 +1,112 @@
+// Exit codes, usage errors, the JSON error document and colour handling of the built CLI.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { ERROR_SCHEMA } from '../../src/cli/schemas.js';
+import { parseJson, ROOT, runCli, validate } from './helpers.js';
+
+const ESC = '\x1b[';
+
+describe('pcipt basics', () => {
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { version: string };
+    const run = await runCli(['--version']);
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe(pkg.version);
+  });
+
+  it('help lists every command on stdout and exits 0', async () => {
+    const run = await runCli(['help']);
+    expect(run.code).toBe(0);
+    for (const cmd of ['list-devices|ls', 'driver-status', 'info', 'dump-config', 'bench', 'trace', 'demo']) {
+      expect(run.stdout).toContain(cmd);
+    }
+  });
+
+  it('no command: usage on stderr, exit 2', async () => {
+    const run = await runCli([]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('Usage: pcipt');
+  });
+
+  it('unknown command → exit 2 with a pcipt: message', async () => {
+    const run = await runCli(['frobnicate']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^pcipt: unknown command 'frobnicate'.*\[PT_ERR_INVALID_ARGUMENT\]/m);
+    const json = await runCli(['frobnicate', '--json']);
+    expect(json.code).toBe(2);
+    const doc = parseJson(json);
+    expect(validate(ERROR_SCHEMA, doc)).toEqual([]);
+    expect(doc).toMatchObject({ error: { code: 'PT_ERR_INVALID_ARGUMENT', context: { commanderCode: 'commander.unknownCommand' } } });
+  });
+
+  it('unknown option and bad option values → exit 2', async () => {
+    expect((await runCli(['ls', '--bogus'])).code).toBe(2);
+    expect((await runCli(['--backend', 'vmware', 'ls'])).code).toBe(2);
+    expect((await runCli(['dump-config', '00:10.0', '--size', '100'])).code).toBe(2);
+    expect((await runCli(['bench', 'nosuchsuite'])).code).toBe(2);
+    expect((await runCli(['bench', 'mmio', '--duration-ms', '-5'])).code).toBe(2);
+    expect((await runCli(['bench', 'mmio', '--plot', 'out.gif'])).code).toBe(2);
+  });
+
+  it('invalid BDF → exit 2; under --json the error document is on stdout', async () => {
+    const human = await runCli(['info', '00:zz.0']);
+    expect(human.code).toBe(2);
+    expect(human.stdout).toBe('');
+    expect(human.stderr).toMatch(/^pcipt: invalid PCI address "00:zz\.0".* \[PT_ERR_INVALID_BDF\]$/m);
+
+    const json = await runCli(['info', '00:zz.0', '--json']);
+    expect(json.code).toBe(2);
+    const doc = parseJson(json) as { error: { code: string; context: Record<string, unknown> } };
+    expect(validate(ERROR_SCHEMA, doc)).toEqual([]);
+    expect(doc.error.code).toBe('PT_ERR_INVALID_BDF');
+    expect(doc.error.context.input).toBe('00:zz.0');
+  });
+
+  it('a runtime error (unknown function) → exit 1 with its code', async () => {
+    const run = await runCli(['info', '00:1f.7', '--json']);
+    expect(run.code).toBe(1);
+    expect((parseJson(run) as { error: { code: string } }).error.code).toBe('PT_ERR_NOT_FOUND');
+  });
+
+  it.skipIf(process.platform === 'darwin')('iokit off macOS → exit 3 (driver-status explains, other commands fail)', async () => {
+    const status = await runCli(['--backend', 'iokit', 'driver-status']);
+    expect(status.code).toBe(3);
+    expect(status.stdout).toContain('macOS-only');
+    const statusJson = await runCli(['--backend', 'iokit', 'driver-status', '--json']);
+    expect(statusJson.code).toBe(3);
+    expect(parseJson(statusJson)).toMatchObject({ backend: 'iokit', ready: false, state: 'unsupported-platform' });
+    const ls = await runCli(['--backend', 'iokit', 'ls', '--json']);
+    expect(ls.code).toBe(3);
+    expect((parseJson(ls) as { error: { code: string } }).error.code).toBe('PT_ERR_PLATFORM');
+  });
+
+  it('--machine with a non-sim backend is a usage error', async () => {
+    expect((await runCli(['--backend', 'linux', '--machine', 'x.json', 'ls'])).code).toBe(2);
+  });
+});
+
+describe('colour', () => {
+  it('FORCE_COLOR colours the device list (so the NO_COLOR checks below can fail)', async () => {
+    const run = await runCli(['ls'], { FORCE_COLOR: '1' });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(ESC);
+  });
+
+  it('NO_COLOR wins over FORCE_COLOR: no escape codes anywhere', async () => {
+    for (const args of [['ls'], ['info', '00:10.0'], ['driver-status'], ['info', 'bad']]) {
+      const run = await runCli(args, { NO_COLOR: '1', FORCE_COLOR: '1' });
+      expect(run.stdout + run.stderr).not.toContain(ESC);
+    }
+  });
+
+  it('an empty NO_COLOR counts as unset (no-color.org)', async () => {
+    const run = await runCli(['ls'], { NO_COLOR: '', FORCE_COLOR: '1' });
+    expect(run.stdout).toContain(ESC);
+  });
+
+  it('--no-color turns colour off; a pipe gets none by default', async () => {
+    expect((await runCli(['--no-color', 'ls'], { FORCE_COLOR: '1' })).stdout).not.toContain(ESC);
+    expect((await runCli(['ls'])).stdout).not.toContain(ESC);
+  });
+});

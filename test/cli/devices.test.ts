@@ -1,0 +1,145 @@
+// list-devices, driver-status, info and dump-config on the sim backend; lspci decodes the dumps.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEVICE_LIST_SCHEMA, DRIVER_STATUS_SCHEMA, DUMP_CONFIG_SCHEMA, PCI_INFO_SCHEMA } from '../../src/cli/schemas.js';
+import { parseJson, runCli, validate } from './helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'pcipt-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const DEFAULT_BDFS = ['0000:00:10.0', '0000:00:11.0', '0000:02:00.0', '0000:03:00.0', '0000:03:00.1', '0000:04:00.0'];
+
+function lspci(args: string[]): string {
+  try {
+    return execFileSync('lspci', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error('lspci is not installed: this test needs pciutils (apt-get install -y pciutils)');
+    }
+    throw e;
+  }
+}
+
+describe('list-devices', () => {
+  it('prints the two-line layout for every default sim function', async () => {
+    const run = await runCli(['list-devices']);
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(2 * DEFAULT_BDFS.length);
+    expect(lines[0]).toBe('[*] 00:10.0 1234:11e8 QEMU edu device');
+    expect(lines[1]).toBe('    Unclassified device · sim · model edu');
+    expect(run.stdout).toContain('[*] 04:00.0 144d:a808 ');
+  });
+
+  it('ls --json: every function, schema-valid', async () => {
+    const run = await runCli(['ls', '--json']);
+    expect(run.code).toBe(0);
+    const doc = parseJson(run) as { bdf: string; classCode: number; driver: string }[];
+    expect(validate(DEVICE_LIST_SCHEMA, doc)).toEqual([]);
+    expect(doc.map((d) => d.bdf)).toEqual(DEFAULT_BDFS);
+    expect(doc[5]).toMatchObject({ id: '144d:a808', classCode: 0x010802, className: 'Non-Volatile memory controller', driver: 'sim' });
+  });
+
+  it('--machine FILE lists that machine', async () => {
+    const file = join(tmp, 'one-edu.json');
+    writeFileSync(file, JSON.stringify({ functions: [{ bdf: '0000:05:00.0', model: 'edu' }] }));
+    const run = await runCli(['--machine', file, 'ls', '--json']);
+    expect(run.code).toBe(0);
+    expect((parseJson(run) as { bdf: string }[]).map((d) => d.bdf)).toEqual(['0000:05:00.0']);
+  });
+
+  it('a broken machine file is a runtime error naming the field', async () => {
+    const file = join(tmp, 'bad.json');
+    writeFileSync(file, JSON.stringify({ functions: [{ bdf: '0000:05:00.0', model: 'toaster' }] }));
+    const run = await runCli(['--machine', file, 'ls']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/functions\[0\]\.model/);
+  });
+});
+
+describe('driver-status', () => {
+  it('sim is always ready', async () => {
+    const run = await runCli(['driver-status', '--json']);
+    expect(run.code).toBe(0);
+    const doc = parseJson(run);
+    expect(validate(DRIVER_STATUS_SCHEMA, doc)).toEqual([]);
+    expect(doc).toMatchObject({ backend: 'sim', ready: true, state: 'active' });
+    const human = await runCli(['driver-status']);
+    expect(human.stdout).toMatch(/^sim: active$/m);
+  });
+});
+
+describe('info', () => {
+  it('edu: query-pci shape, one 1 MiB BAR, MSI with 1 vector', async () => {
+    const run = await runCli(['info', '00:10.0', '--json']);
+    expect(run.code).toBe(0);
+    const doc = parseJson(run);
+    expect(validate(PCI_INFO_SCHEMA, doc)).toEqual([]);
+    expect(doc).toMatchObject({
+      bdf: '0000:00:10.0',
+      bus: 0,
+      slot: 0x10,
+      function: 0,
+      class_info: { class: 0x00ff },
+      id: { vendor: 0x1234, device: 0x11e8 },
+      irq_pin: 1,
+      regions: [{ bar: 0, type: 'memory', size: 1 << 20, prefetch: false, mem_type_64: false }],
+      irq: { intx: true, msi: { vectors: 1 }, msix: null },
+      capabilities: [{ id: 0x05, offset: 0x40, name: 'MSI', extended: false }],
+    });
+  });
+
+  it('msix function: 256 MSI-X vectors and a 64-bit prefetchable BAR2', async () => {
+    const doc = parseJson(await runCli(['info', '0000:02:00.0', '--json'])) as Record<string, unknown>;
+    expect(validate(PCI_INFO_SCHEMA, doc)).toEqual([]);
+    expect(doc).toMatchObject({ irq: { msix: { vectors: 256, tableBar: 0, tableOffset: 0x4000, pbaOffset: 0x8000 } } });
+    expect(doc.regions).toContainEqual({ bar: 2, type: 'memory', size: 1 << 20, prefetch: true, mem_type_64: true });
+  });
+
+  it('human output reads like lspci', async () => {
+    const run = await runCli(['info', '00:10.0']);
+    expect(run.stdout).toContain('0000:00:10.0 Unclassified device [00ff]: QEMU edu device [1234:11e8] (rev 10)');
+    expect(run.stdout).toContain('Region 0: Memory, size 1M, 32-bit, non-prefetchable');
+  });
+});
+
+describe('dump-config', () => {
+  it('lspci -F decodes the edu dump (ids, class, MSI capability)', async () => {
+    const run = await runCli(['dump-config', '00:10.0']);
+    expect(run.code).toBe(0);
+    expect(run.stdout.split('\n')[0]).toBe('0000:00:10.0 ');
+    const file = join(tmp, 'edu.dump');
+    writeFileSync(file, run.stdout);
+    expect(lspci(['-F', file, '-n'])).toMatch(/^00:10\.0 00ff: 1234:11e8 \(rev 10\)$/m);
+    const verbose = lspci(['-F', file, '-vv']);
+    expect(verbose).toMatch(/Capabilities: \[40\] MSI: Enable- Count=1\/1 Maskable- 64bit\+/);
+    expect(verbose).toContain('Subsystem: Red Hat, Inc.');
+  });
+
+  it('lspci -F decodes the MSI-X function and the replayed NVMe controller', async () => {
+    const file = join(tmp, 'two.dump');
+    writeFileSync(
+      file,
+      (await runCli(['dump-config', '02:00.0'])).stdout + (await runCli(['dump-config', '04:00.0'])).stdout,
+    );
+    const out = lspci(['-F', file, '-vv', '-nn']);
+    expect(out).toMatch(/MSI-X: Enable- Count=256 Masked-/);
+    expect(out).toMatch(/^04:00\.0 Non-Volatile memory controller \[0108\]: .*\[144d:a808\]/m);
+  });
+
+  it('--size 256 gives 16 lines of 16 bytes; --json carries hex and dump', async () => {
+    const run = await runCli(['dump-config', '00:10.0', '--size', '256']);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(17);
+    expect(lines[16]).toMatch(/^f0: ([0-9a-f]{2} ){15}[0-9a-f]{2}$/);
+    const json = await runCli(['dump-config', '00:10.0', '--size', '64', '--json']);
+    const doc = parseJson(json) as { hex: string; sizeBytes: number; dump: string };
+    expect(validate(DUMP_CONFIG_SCHEMA, doc)).toEqual([]);
+    expect(doc.sizeBytes).toBe(64);
+    expect(doc.hex.slice(0, 8)).toBe('3412e811');
+    expect(doc.dump.split('\n')[1]).toBe('00: 34 12 e8 11 00 00 10 00 10 00 ff 00 00 00 00 00');
+  });
+});

@@ -1,0 +1,281 @@
+/**
+ * The linux interrupt source: one eventfd per enabled vector (VFIO_DEVICE_SET_IRQS
+ * routes each vector to its eventfd), plus a wake eventfd so that every wait
+ * can be ended from outside.
+ *
+ * - {@link LinuxInterruptSource.nextSync}: poll() on all of them (a pump thread).
+ * - {@link LinuxInterruptSource.next}: a non-blocking drain first, then poll() on
+ *   koffi's async worker with a bounded timeout, so the calling thread's event
+ *   loop keeps running.
+ * Draining reads each ready eventfd (clearing its counter) and delivers its
+ * vector to the sink of its index, lowest index and vector first.
+ */
+import type { IrqSink, InterruptSource } from '../vfio/device-io-ops.js';
+import { IrqIndex } from '../vfio/device-io-ops.js';
+import { trace, traceEnabled } from '../trace.js';
+import { errnoError } from './errno.js';
+import { libc, type LibcBindings } from './libc.js';
+import { UringWatch } from './uring-watch.js';
+import { Libc, packPollfds } from './vfio-abi.js';
+
+/** Longest single async poll; next() re-polls after it, so closing never waits longer. */
+const ASYNC_POLL_SLICE_MS = 250;
+/** Up to this many vectors, nextSync tries a read of each eventfd before polling. */
+const READ_FIRST_MAX_VECTORS = 4;
+
+interface VectorEntry {
+  index: number;
+  vector: number;
+  fd: number;
+  sink: IrqSink;
+}
+
+const MODE_NAMES = ['intx', 'msi', 'msix', 'err', 'req'];
+
+/** Creates a non-blocking, close-on-exec eventfd. Throws PT_ERR_IRQ_SETUP-flavoured errno errors. */
+export function createEventfd(lc: LibcBindings = libc()): number {
+  const fd = lc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
+  if (fd < 0) throw errnoError('eventfd()', lc.errno());
+  return fd;
+}
+
+/** The InterruptSource of one linux device. */
+export class LinuxInterruptSource implements InterruptSource {
+  readonly #lc: LibcBindings;
+  readonly #bdf: string;
+  readonly #wakeFd: number;
+  #entries: VectorEntry[] = [];
+  /** io_uring completions for the vectors (no syscall per interrupt), when the kernel offers it. */
+  #uring: UringWatch | undefined;
+  #uringEntries: VectorEntry[] = [];
+  #hit = new Uint8Array(0);
+  /** Rings whose close waits for an in-flight async poll (it may be polling the ring fd). */
+  #deferredRings: UringWatch[] = [];
+  #pollfds: Uint8Array;
+  #revents: Int16Array;
+  #closed = false;
+  #asyncInFlight = false;
+  /** fds whose close waits for an in-flight async poll to return (fd numbers must not be reused under it). */
+  #deferredClose: number[] = [];
+  readonly #scratch = new Uint8Array(8);
+  #fastHits = 0;
+  #polls = 0;
+  readonly #one = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
+
+  constructor(bdf: string, lc: LibcBindings = libc()) {
+    this.#lc = lc;
+    this.#bdf = bdf;
+    this.#wakeFd = createEventfd(lc);
+    this.#pollfds = packPollfds([this.#wakeFd]);
+    this.#revents = new Int16Array(this.#pollfds.buffer);
+  }
+
+  /** The wake eventfd (process-wide number: any thread may write 8 bytes to it to wake a wait). */
+  get wakeFd(): number {
+    return this.#wakeFd;
+  }
+
+  /** Routes vectors [start, start+fds.length) of `index` to `sink` through `fds` (owned by the caller). */
+  addVectors(index: number, start: number, fds: readonly number[], sink: IrqSink): void {
+    this.#entries = this.#entries.filter((e) => !(e.index === index && e.vector >= start && e.vector < start + fds.length));
+    fds.forEach((fd, i) => this.#entries.push({ index, vector: start + i, fd, sink }));
+    this.#entries.sort((a, b) => a.index - b.index || a.vector - b.vector);
+    this.#rebuild();
+  }
+
+  /** Stops watching every vector of `index`; returns their fds (the caller closes them through {@link closeFds}). */
+  removeIndex(index: number): number[] {
+    const gone = this.#entries.filter((e) => e.index === index).map((e) => e.fd);
+    this.#entries = this.#entries.filter((e) => e.index !== index);
+    this.#rebuild();
+    return gone;
+  }
+
+  /** Closes eventfds now, or after the in-flight async poll returns. */
+  closeFds(fds: readonly number[]): void {
+    if (this.#asyncInFlight) this.#deferredClose.push(...fds);
+    else for (const fd of fds) this.#lc.close(fd);
+  }
+
+  /** Number of vectors watched. */
+  get vectorCount(): number {
+    return this.#entries.length;
+  }
+
+  #rebuild(): void {
+    if (this.#uring !== undefined) {
+      if (this.#asyncInFlight) this.#deferredRings.push(this.#uring);
+      else this.#uring.close();
+      this.#uring = undefined;
+    }
+    if (this.#entries.length > 0) {
+      this.#uring = UringWatch.open(this.#entries.map((e, i) => ({ fd: e.fd, token: i })), this.#lc);
+      this.#uringEntries = this.#entries;
+      this.#hit = new Uint8Array(this.#entries.length);
+    }
+    // A fresh array each time: an async poll may still be reading the old one.
+    const watched = this.#uring !== undefined ? [this.#uring.ringFd] : this.#entries.map((e) => e.fd);
+    this.#pollfds = packPollfds([this.#wakeFd, ...watched]);
+    this.#revents = new Int16Array(this.#pollfds.buffer);
+  }
+
+  /** Wait counters: waits answered without poll() (`fastHits`) and poll() calls made (`polls`). */
+  get waitCounters(): { fastHits: number; polls: number } {
+    return { fastHits: this.#fastHits, polls: this.#polls };
+  }
+
+  /** True when interrupts are watched through io_uring (diagnostics). */
+  get usesIoUring(): boolean {
+    return this.#uring !== undefined;
+  }
+
+  /** Consumes the ring's completions and delivers each vector once, lowest first. */
+  #drainUring(): number {
+    const u = this.#uring!;
+    const hit = this.#hit;
+    if (u.drain(hit) === 0) return 0;
+    let delivered = 0;
+    const entries = this.#uringEntries;
+    for (let i = 0; i < entries.length; i++) {
+      if (hit[i] === 0) continue;
+      hit[i] = 0;
+      const e = entries[i]!;
+      delivered++;
+      if (traceEnabled('pcipt:irq:deliver')) {
+        trace('pcipt:irq:deliver', { bdf: this.#bdf, vector: e.vector, mode: MODE_NAMES[e.index] ?? String(e.index) });
+      }
+      e.sink.deliver(e.index === IrqIndex.INTX ? 0 : e.vector);
+    }
+    return delivered;
+  }
+
+  /** Reads every ready fd after a poll over `pollfds`/`revents`/`entries`; delivers; returns the count. */
+  #drain(revents: Int16Array, entries: readonly VectorEntry[]): number {
+    let delivered = 0;
+    // revents of pollfd i is the i16 at byte 6 → Int16Array index 4i+3.
+    if ((revents[3]! & Libc.POLLIN) !== 0) this.#lc.read(this.#wakeFd, this.#scratch, 8);
+    for (let i = 0; i < entries.length; i++) {
+      if ((revents[4 * (i + 1) + 3]! & Libc.POLLIN) === 0) continue;
+      const e = entries[i]!;
+      // Non-blocking: a concurrent reader may have taken the count already (read → -1 EAGAIN).
+      if (this.#lc.read(e.fd, this.#scratch, 8) !== 8) continue;
+      delivered++;
+      if (traceEnabled('pcipt:irq:deliver')) {
+        trace('pcipt:irq:deliver', { bdf: this.#bdf, vector: e.vector, mode: MODE_NAMES[e.index] ?? String(e.index) });
+      }
+      e.sink.deliver(e.index === IrqIndex.INTX ? 0 : e.vector);
+    }
+    return delivered;
+  }
+
+  /** Blocking wait (poll) for up to `timeoutMs` (finite); returns the number of vectors delivered, 0 on timeout/wake/close. */
+  nextSync = (timeoutMs: number): number => {
+    if (this.#closed) return 0;
+    const u = this.#uring;
+    if (u !== undefined) {
+      // Completions already queued: shared memory only, no syscall.
+      if (u.pending()) {
+        this.#fastHits++;
+        return this.#drainUring();
+      }
+      this.#polls++;
+      const r = this.#lc.poll(this.#pollfds, 2, Number.isFinite(timeoutMs) ? Math.max(0, Math.floor(timeoutMs)) : ASYNC_POLL_SLICE_MS);
+      if (r <= 0 || this.#closed) return 0;
+      if ((this.#revents[3]! & Libc.POLLIN) !== 0) this.#lc.read(this.#wakeFd, this.#scratch, 8);
+      return this.#drainUring();
+    }
+    // Few vectors: try the (non-blocking) eventfds first. An interrupt that is already pending
+    // then costs one read() instead of poll() + read().
+    if (this.#entries.length <= READ_FIRST_MAX_VECTORS) {
+      const n = this.#readFirst();
+      if (n > 0) {
+        this.#fastHits++;
+        return n;
+      }
+    }
+    this.#polls++;
+    const pollfds = this.#pollfds;
+    const revents = this.#revents;
+    const entries = this.#entries;
+    const t = Number.isFinite(timeoutMs) ? Math.max(0, Math.floor(timeoutMs)) : ASYNC_POLL_SLICE_MS;
+    const r = this.#lc.poll(pollfds, pollfds.length >> 3, t);
+    if (r <= 0 || this.#closed) return 0;
+    return this.#drain(revents, entries);
+  };
+
+  #readFirst(): number {
+    let delivered = 0;
+    const entries = this.#entries;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (this.#lc.read(e.fd, this.#scratch, 8) !== 8) continue;
+      delivered++;
+      if (traceEnabled('pcipt:irq:deliver')) {
+        trace('pcipt:irq:deliver', { bdf: this.#bdf, vector: e.vector, mode: MODE_NAMES[e.index] ?? String(e.index) });
+      }
+      e.sink.deliver(e.index === IrqIndex.INTX ? 0 : e.vector);
+    }
+    return delivered;
+  }
+
+  /** Waits without blocking the thread; resolves with the number delivered (0 when woken or closed). */
+  next(): Promise<number> {
+    if (this.#closed) return Promise.resolve(0);
+    const now = this.nextSync(0);
+    if (now > 0) return Promise.resolve(now);
+    return new Promise<number>((resolve) => {
+      const step = (): void => {
+        if (this.#closed) return resolve(0);
+        const pollfds = this.#pollfds;
+        const revents = this.#revents;
+        const entries = this.#entries;
+        this.#asyncInFlight = true;
+        // SAFETY: pollfds stays referenced by this closure until the callback runs; #rebuild never mutates it.
+        this.#lc.pollAsync(pollfds, pollfds.length >> 3, ASYNC_POLL_SLICE_MS, (err, r) => {
+          this.#asyncInFlight = false;
+          for (const ring of this.#deferredRings.splice(0)) ring.close();
+          for (const fd of this.#deferredClose.splice(0)) this.#lc.close(fd);
+          if (this.#closed) {
+            this.#lc.close(this.#wakeFd);
+            return resolve(0);
+          }
+          if (err !== null && err !== undefined) return resolve(0);
+          if (r > 0) {
+            const woke = (revents[3]! & Libc.POLLIN) !== 0;
+            let n = 0;
+            if (pollfds !== this.#pollfds) {
+              // The vectors changed while polling: the revents describe old fds; poll again.
+            } else if (this.#uring !== undefined) {
+              if (woke) this.#lc.read(this.#wakeFd, this.#scratch, 8);
+              n = this.#drainUring();
+            } else {
+              n = this.#drain(revents, entries);
+            }
+            if (n > 0 || woke) return resolve(n);
+          }
+          step();
+        });
+      };
+      step();
+    });
+  }
+
+  /** Wakes a pending wait (it returns 0). Idempotent. */
+  wake(): void {
+    if (this.#closed) return;
+    this.#lc.write(this.#wakeFd, this.#one, 8);
+  }
+
+  /** Stops the source; pending and later waits return 0. Does not close the vector fds (the device does). Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.wake();
+    this.#closed = true;
+    if (this.#uring !== undefined) {
+      if (this.#asyncInFlight) this.#deferredRings.push(this.#uring);
+      else this.#uring.close();
+      this.#uring = undefined;
+    }
+    if (!this.#asyncInFlight) this.#lc.close(this.#wakeFd);
+  }
+}

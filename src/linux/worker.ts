@@ -1,0 +1,64 @@
+/**
+ * The worker-side half of the linux backend: a container over the fds the
+ * supervisor opened (numbers valid in every thread of the process), host
+ * memory exposure by native address, and the view-factory module URL.
+ */
+import type { WorkerBackend, WorkerBackendSpec } from '../backends/backend.js';
+import { PassthroughError } from '../errors.js';
+import { type HostVa, toBdf } from '../types.js';
+import type { GroupLease } from './container.js';
+import type { LinuxWorkerOptions } from './host.js';
+import { createLinuxIommuOps, fixedProvider } from './iommu.js';
+import { libc } from './libc.js';
+
+/** URL of the module exporting `viewAt(address, lengthBytes)` for BAR windows. */
+export const LINUX_VIEW_FACTORY_MODULE = new URL('./mapped-bar.js', import.meta.url).href;
+
+/** Rebuilds the lease a linux worker spec describes. Throws PT_ERR_INVALID_ARGUMENT on a malformed spec. */
+export function leaseFromSpec(spec: WorkerBackendSpec): GroupLease {
+  const o = spec.options as Partial<LinuxWorkerOptions>;
+  if (spec.backend !== 'linux' || typeof o.bdf !== 'string' || typeof o.containerFd !== 'number' || typeof o.groupFd !== 'number') {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'not a linux worker spec (needs bdf, containerFd, groupFd)', { backend: spec.backend });
+  }
+  return {
+    bdf: toBdf(o.bdf),
+    group: o.group ?? '',
+    containerFd: o.containerFd,
+    groupFd: o.groupFd,
+    iommuType: o.iommuType ?? 3,
+    iovaBase: BigInt(o.iovaBase ?? '1048576'),
+    iovaSizeBytes: BigInt(o.iovaSizeBytes ?? String(0x400_0000)),
+  };
+}
+
+/** Creates the worker half from the spec the linux BackendHost prepared. */
+export function createLinuxWorkerBackend(spec: WorkerBackendSpec): WorkerBackend {
+  const lease = leaseFromSpec(spec);
+  const container = createLinuxIommuOps(fixedProvider([lease]));
+  const exposed = new Map<bigint, Uint8Array>();
+  return {
+    name: 'linux',
+    container,
+    exposeHostMemory(buffer: SharedArrayBuffer, offsetBytes: number, lengthBytes: number): HostVa {
+      if (offsetBytes < 0 || lengthBytes <= 0 || offsetBytes + lengthBytes > buffer.byteLength) {
+        throw new PassthroughError('PT_ERR_OUT_OF_RANGE', 'exposed range is outside the SharedArrayBuffer', {
+          offsetBytes,
+          sizeBytes: lengthBytes,
+        });
+      }
+      const view = new Uint8Array(buffer, offsetBytes, lengthBytes);
+      // SAFETY: a SharedArrayBuffer's backing store never moves and lives while `view` is held here.
+      const va = libc().address(view);
+      exposed.set(va, view);
+      return va as HostVa;
+    },
+    unexposeHostMemory(va: HostVa): void {
+      exposed.delete(BigInt(va));
+    },
+    viewFactoryModule: LINUX_VIEW_FACTORY_MODULE,
+    close(): void {
+      container.close();
+      exposed.clear();
+    },
+  };
+}

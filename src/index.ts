@@ -5,3 +5,12 @@ export { PassthroughError, ERROR_CODES, toPassthroughError } from './errors.js';
 export type { ErrorCode, ErrorContext, Errno, SerializedError } from './errors.js';
 export { parseBdf, formatBdf, toBdf, byteRange } from './types.js';
 export type { Bdf, BdfParts, Iova, HostVa, BarIndex, AccessWidth, ByteRange } from './types.js';
+
+// The actor runtime: supervisor, device handles, restart policy.
+export { createSupervisor, Supervisor } from './actors/supervisor.js';
+export type { SupervisorOptions, AttachOptions, SupervisorEvents, TraceRecord } from './actors/supervisor.js';
+export type { DeviceHandle, DeviceStats, DeviceSummary } from './actors/device-handle.js';
+export type { AttachedDeviceInfo, DeviceCounters, IrqMode, RegionSummaryInfo, IrqSummaryInfo } from './actors/protocol.js';
+export { DEFAULT_RESTART_POLICY, decideRestart } from './actors/restart-policy.js';
+export type { RestartPolicy, RestartDecision } from './actors/restart-policy.js';
+export { createBackendHost, BACKEND_NAMES } from './backends/index.js';

@@ -2,7 +2,7 @@
  * BarWindow: synchronous, width-exact MMIO on one BAR from any thread.
  *
  * Every access is one Atomics.load/store at the exact width on a view built
- * once (Uint8/16/32Array, BigUint64Array; never DataView, eco §3.4), after
+ * once (Uint8/16/32Array, BigUint64Array; never a byte-assembling view accessor, eco §3.4), after
  * three checks that stay cheap on the hot path:
  *  1. the lease epoch: one PLAIN load of the epoch word, compared with the
  *     epoch this window opened at. Not an Atomics.load: that costs as much as

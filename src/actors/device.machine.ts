@@ -1,0 +1,273 @@
+/**
+ * The lifecycle of one passed-through device, as a pure xstate v5 machine
+ * (house rule 14). It runs inside the device worker; every effect is an
+ * actor or action supplied by name with `machine.provide()` (device.worker.ts
+ * wires the real ones; unit tests wire fakes). No worker, koffi or backend
+ * import here.
+ *
+ * ```
+ * spawning → connecting → claiming → mapping → irqSetup → ready ⇄ resetting
+ *      \__________\___________\_________\_________\_________\______→ faulted
+ * (any) ── device.stop ──→ stopping ──→ stopped
+ * ```
+ *
+ * Steps (what the worker's actors do):
+ * - spawning:   build the WorkerBackend from the spec (sim: the simulated function powers on).
+ * - connecting: container.setup() + attachDevice(bdf): connect, claim, publish and the dext's
+ *               interrupt setup, undone step by step on failure (spec §7 rule 12).
+ * - claiming:   take the device for VFIO use: device/region/irq info, config-space identity.
+ * - mapping:    regionMap every BAR and build the fast-path descriptors.
+ * - irqSetup:   enable the best interrupt mode, start the IRQ pump, serve the config mailbox.
+ *
+ * Failures are states, never logs (house rule 7): a failed step, a step past
+ * its deadline, or a runtime fault event lands in `faulted` with
+ * `context.cause` = the serialised PassthroughError and `context.faultedIn` =
+ * the state that failed.
+ */
+import { assign, fromPromise, setup } from 'xstate';
+import { PassthroughError, toPassthroughError, type SerializedError } from '../errors.js';
+
+/** Input of the device machine. */
+export interface DeviceMachineInput {
+  deviceId: string;
+  bdf: string;
+  /** Deadline of each attach step and of a reset, in ms. */
+  stepTimeoutMs?: number;
+  /** Deadline of teardown, in ms. */
+  stopTimeoutMs?: number;
+}
+
+/** Context of the device machine. */
+export interface DeviceMachineContext {
+  deviceId: string;
+  bdf: string;
+  stepTimeoutMs: number;
+  stopTimeoutMs: number;
+  /** Why the device is faulted (serialised PassthroughError), undefined otherwise. */
+  cause: SerializedError | undefined;
+  /** The state that failed. */
+  faultedIn: string | undefined;
+  /** Completed resets. */
+  resets: number;
+  /** Error recorded by a failed or late teardown (the device still reaches `stopped`). */
+  teardownError: SerializedError | undefined;
+}
+
+/** Events of the device machine (dotted lowercase). */
+export type DeviceMachineEvent =
+  | { type: 'device.reset' }
+  | { type: 'device.stop' }
+  /** A runtime failure seen outside a step (IRQ pump died, device fell off the bus). */
+  | { type: 'device.fault'; error: SerializedError };
+
+/** What every step actor receives. */
+export interface StepInput {
+  deviceId: string;
+  bdf: string;
+}
+
+/** A step: resolves when done, rejects with the failure. */
+const step = fromPromise<void, StepInput>(async () => {
+  throw new PassthroughError('PT_ERR_INTERNAL', 'device.machine step not provided');
+});
+
+function serialize(error: unknown, context: DeviceMachineContext): SerializedError {
+  const data = toPassthroughError(error, { deviceId: context.deviceId, bdf: context.bdf }).toJSON();
+  // Say which device failed even when the error came from a layer that does not know the id.
+  data.context = { deviceId: context.deviceId, bdf: context.bdf, ...data.context };
+  return data;
+}
+
+function timeoutError(context: DeviceMachineContext, state: string, timeoutMs: number): SerializedError {
+  return new PassthroughError('PT_ERR_TIMEOUT', `${state} did not finish within ${timeoutMs} ms`, {
+    deviceId: context.deviceId,
+    bdf: context.bdf,
+    state,
+    timeoutMs,
+  }).toJSON();
+}
+
+/** The attach steps in order (state name → actor name). */
+export const ATTACH_STEPS = [
+  ['spawning', 'openBackend'],
+  ['connecting', 'connectDevice'],
+  ['claiming', 'claimDevice'],
+  ['mapping', 'mapRegions'],
+  ['irqSetup', 'setupIrqs'],
+] as const;
+
+/** Every state name of the machine. */
+export type DeviceState =
+  | (typeof ATTACH_STEPS)[number][0]
+  | 'ready'
+  | 'resetting'
+  | 'faulted'
+  | 'stopping'
+  | 'stopped';
+
+const stepInput = ({ context }: { context: DeviceMachineContext }): StepInput => ({
+  deviceId: context.deviceId,
+  bdf: context.bdf,
+});
+
+const machineSetup = setup({
+  types: {
+    context: {} as DeviceMachineContext,
+    events: {} as DeviceMachineEvent,
+    input: {} as DeviceMachineInput,
+  },
+  actors: {
+    openBackend: step,
+    connectDevice: step,
+    claimDevice: step,
+    mapRegions: step,
+    setupIrqs: step,
+    resetDevice: step,
+    teardown: step,
+  },
+  actions: {
+    /** Records a failed step (the invoke's error event) as the cause. */
+    recordStepError: assign(({ context, event }, params: { state: string }) => {
+      const cause = serialize((event as unknown as { error: unknown }).error, context);
+      cause.context = { ...cause.context, step: params.state };
+      return { cause, faultedIn: params.state };
+    }),
+    /** Records a step past its deadline as the cause (PT_ERR_TIMEOUT). */
+    recordStepTimeout: assign(({ context }, params: { state: string }) => ({
+      cause: timeoutError(context, params.state, context.stepTimeoutMs),
+      faultedIn: params.state,
+    })),
+    /** Records a runtime fault event as the cause. */
+    recordFaultEvent: assign(({ event }, params: { state: string }) => ({
+      cause: event.type === 'device.fault' ? event.error : undefined,
+      faultedIn: params.state,
+    })),
+    recordTeardownError: assign(({ context, event }) => ({
+      teardownError: serialize((event as unknown as { error: unknown }).error, context),
+    })),
+    recordTeardownTimeout: assign(({ context }) => ({
+      teardownError: timeoutError(context, 'stopping', context.stopTimeoutMs),
+    })),
+    countReset: assign(({ context }) => ({ resets: context.resets + 1 })),
+    /** Called on entry to ready (worker: report state, release waiters). */
+    onReady: () => {},
+    /** Called on entry to faulted (worker: stop the pump, mark the mailbox gone, report). */
+    onFaulted: () => {},
+    /** Called on entry to stopped. */
+    onStopped: () => {},
+  },
+  delays: {
+    stepTimeout: ({ context }) => context.stepTimeoutMs,
+    stopTimeout: ({ context }) => context.stopTimeoutMs,
+  },
+});
+
+/** The device machine. Provide the actors and actions by name. */
+export const deviceMachine = machineSetup.createMachine({
+  id: 'device',
+  context: ({ input }) => ({
+    deviceId: input.deviceId,
+    bdf: input.bdf,
+    stepTimeoutMs: input.stepTimeoutMs ?? 10_000,
+    stopTimeoutMs: input.stopTimeoutMs ?? 10_000,
+    cause: undefined,
+    faultedIn: undefined,
+    resets: 0,
+    teardownError: undefined,
+  }),
+  initial: 'spawning',
+  on: {
+    'device.stop': { target: '.stopping' },
+  },
+  states: {
+    spawning: {
+      invoke: {
+        src: 'openBackend',
+        input: stepInput,
+        onDone: 'connecting',
+        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'spawning' } } },
+      },
+      after: { stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'spawning' } } } },
+    },
+    connecting: {
+      invoke: {
+        src: 'connectDevice',
+        input: stepInput,
+        onDone: 'claiming',
+        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'connecting' } } },
+      },
+      after: {
+        stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'connecting' } } },
+      },
+    },
+    claiming: {
+      invoke: {
+        src: 'claimDevice',
+        input: stepInput,
+        onDone: 'mapping',
+        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'claiming' } } },
+      },
+      after: { stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'claiming' } } } },
+    },
+    mapping: {
+      invoke: {
+        src: 'mapRegions',
+        input: stepInput,
+        onDone: 'irqSetup',
+        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'mapping' } } },
+      },
+      after: { stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'mapping' } } } },
+    },
+    irqSetup: {
+      invoke: {
+        src: 'setupIrqs',
+        input: stepInput,
+        onDone: 'ready',
+        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'irqSetup' } } },
+      },
+      after: { stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'irqSetup' } } } },
+    },
+    ready: {
+      entry: 'onReady',
+      on: {
+        'device.reset': 'resetting',
+        'device.fault': { target: 'faulted', actions: { type: 'recordFaultEvent', params: { state: 'ready' } } },
+      },
+    },
+    resetting: {
+      invoke: {
+        src: 'resetDevice',
+        input: stepInput,
+        onDone: { target: 'ready', actions: 'countReset' },
+        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'resetting' } } },
+      },
+      after: {
+        stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'resetting' } } },
+      },
+      on: {
+        'device.fault': { target: 'faulted', actions: { type: 'recordFaultEvent', params: { state: 'resetting' } } },
+      },
+    },
+    faulted: {
+      entry: 'onFaulted',
+    },
+    stopping: {
+      invoke: {
+        src: 'teardown',
+        input: stepInput,
+        onDone: 'stopped',
+        onError: { target: 'stopped', actions: 'recordTeardownError' },
+      },
+      after: { stopTimeout: { target: 'stopped', actions: 'recordTeardownTimeout' } },
+      // A second stop while stopping is a no-op (the root handler would re-enter and restart teardown).
+      on: { 'device.stop': {} },
+    },
+    stopped: {
+      type: 'final',
+      entry: 'onStopped',
+    },
+  },
+});
+
+/** The machine's type, for provide()d variants. */
+export type DeviceMachine = typeof deviceMachine;

@@ -1,0 +1,197 @@
+/**
+ * The control-plane protocol between the supervisor and a device worker: one
+ * file of tagged unions (house rule 8, crosvm's `VmRequest`/`VmResponse`).
+ *
+ * Commands travel supervisor → worker through {@link ../actors/rpc.js} (comlink
+ * with deadlines); every command gets a {@link Reply}: `{ ok: true, value }` or
+ * `{ ok: false, error }` with the error as plain data (house rule 6), so the
+ * code and context survive the thread hop. `activate` must arrive first;
+ * `shutdown` acks only after teardown (crosvm `Shutdown`).
+ *
+ * Worker → supervisor notifications ({@link WorkerEvent}) go on the worker's
+ * parentPort: state changes and forwarded trace points.
+ *
+ * Everything here is structured-cloneable. No logic beyond {@link assertNever}.
+ */
+import { PassthroughError, type SerializedError } from '../errors.js';
+import type { WorkerBackendSpec } from '../backends/backend.js';
+
+/** Interrupt mode requested at attach; `undefined` picks the best the device offers (MSI-X, MSI, INTx). */
+export type IrqMode = 'msix' | 'msi' | 'intx' | 'none';
+
+/** One region of an attached device (VFIO_DEVICE_GET_REGION_INFO, plain numbers). */
+export interface RegionSummaryInfo {
+  /** Region index 0–8. */
+  index: number;
+  /** Size in bytes (0 for absent BARs). */
+  sizeBytes: number;
+  /** VFIO_REGION_INFO_FLAG_* bits. */
+  flags: number;
+}
+
+/** One IRQ index of an attached device (VFIO_DEVICE_GET_IRQ_INFO). */
+export interface IrqSummaryInfo {
+  index: number;
+  flags: number;
+  /** Number of vectors. */
+  count: number;
+}
+
+/** What an attached device looks like (DeviceHandle.info). */
+export interface AttachedDeviceInfo {
+  /** QEMU-style device name (`apple-dddd:bb:ss.f`). */
+  name: string;
+  bdf: string;
+  vendorId: number;
+  deviceId: number;
+  /** 24-bit class code. */
+  classCode: number;
+  regions: RegionSummaryInfo[];
+  irqs: IrqSummaryInfo[];
+  /** Interrupt mode enabled at attach. */
+  irqMode: IrqMode;
+  /** Vectors enabled in that mode (0 for none). */
+  irqVectors: number;
+}
+
+/** Per-device counters (all monotonic since the worker started the device). */
+export interface DeviceCounters {
+  /** Slow-path BAR reads by access width in bytes. */
+  mmioReads: { w1: number; w2: number; w4: number; w8: number };
+  /** Slow-path BAR writes by access width in bytes. */
+  mmioWrites: { w1: number; w2: number; w4: number; w8: number };
+  configReads: number;
+  configWrites: number;
+  /** Vectors the IRQ pump raised into the shared bitmap. */
+  irqsRaised: number;
+  /** Vectors embedders drained (IrqLine counters). */
+  irqsDelivered: number;
+  /** Raises that found the bit already pending. */
+  irqsCoalesced: number;
+  /** Raises that hit a masked vector. */
+  irqsMasked: number;
+  dmaMaps: number;
+  dmaUnmaps: number;
+  /** Failed operations of any kind. */
+  errors: number;
+  resets: number;
+}
+
+/** Statistics of one device as the worker reports them. */
+export interface WorkerStats {
+  counters: DeviceCounters;
+  /**
+   * Slow-path latency (mailbox-served BAR/config accesses), nanoseconds: a
+   * perf_hooks RecordableHistogram, cloneable across threads and mergeable with `add`.
+   */
+  slowPathLatencyNs: import('node:perf_hooks').RecordableHistogram;
+}
+
+/** A fault a test can inject into a running sim worker (test hook; refused on other backends). */
+export type TestFault =
+  /** Surprise removal; `check: false` leaves noticing it to the presence poll. */
+  | { kind: 'fall-off-bus'; check?: boolean }
+  | { kind: 'fail-selector'; selector: number; kernReturn: number; count?: number }
+  /** The reply is held back this long (a call that is pending when a test kills the worker). */
+  | { kind: 'stall'; ms: number };
+
+/** Supervisor → worker commands. */
+export type Command =
+  | {
+      type: 'activate';
+      deviceId: string;
+      bdf: string;
+      spec: WorkerBackendSpec;
+      /** The device control block (fast path), created once by the supervisor, reused across restarts. */
+      controlBlock: SharedArrayBuffer;
+      irq: IrqMode | undefined;
+      /** 0 for the first start, n for the n-th restart. */
+      generation: number;
+      /** Forward every trace point to the supervisor (actor transitions/errors are always forwarded). */
+      forwardTrace: boolean;
+      /** Deadline of each attach step in ms. */
+      stepTimeoutMs: number;
+      /** How long teardown waits for BAR holders to let go, in ms. */
+      unmapTimeoutMs: number;
+      /** Period of the presence check (vendor id ≠ 0xffff) while ready, ms; 0 = off. */
+      presenceCheckMs: number;
+    }
+  | { type: 'device.reset' }
+  | { type: 'device.probe' }
+  | { type: 'device.stats' }
+  | {
+      type: 'dma.map';
+      buffer: SharedArrayBuffer;
+      offsetBytes: number;
+      lengthBytes: number;
+      /** Requested IOVA as a hex string (`0x…`), bigint-free for cloning. */
+      iova: string | undefined;
+      readonly: boolean;
+    }
+  | { type: 'dma.unmap'; key: string }
+  | { type: 'shutdown' }
+  | { type: 'test.fault'; fault: TestFault };
+
+/** A command's type tag. */
+export type CommandType = Command['type'];
+
+/** What each command answers on success. */
+export interface ReplyValues {
+  activate: ActivateResult;
+  'device.reset': null;
+  'device.probe': { vendorId: number; deviceId: number };
+  'device.stats': WorkerStats;
+  'dma.map': { key: string; busAddr: string; sizeBytes: string };
+  'dma.unmap': null;
+  shutdown: TeardownReport;
+  'test.fault': null;
+}
+
+/** One BAR as the worker hands it to the supervisor (BarWindowDescriptor fields, cloneable). */
+export type BarDescriptorData = import('../fastpath/index.js').BarWindowDescriptor;
+
+/** The answer to `activate`. */
+export interface ActivateResult {
+  info: AttachedDeviceInfo;
+  /** Fast-path descriptors of the mapped BARs (index = BAR number; undefined where nothing was mapped). */
+  bars: (BarDescriptorData | undefined)[];
+  /** Module exporting viewAt(address, lengthBytes) for address-backed BARs, or undefined. */
+  viewFactoryModule: string | undefined;
+}
+
+/** What the worker still held after teardown (a leak check expects all zero). */
+export interface TeardownReport {
+  /** References on the function's dext connection in the worker's table. */
+  connectionRefs: number;
+  /** BARs still mapped. */
+  mappedBars: number;
+  /** Container DMA mappings still registered. */
+  dmaMappings: number;
+  /** Host-memory exposures still live. */
+  exposures: number;
+  /** The final device state (`stopped`). */
+  state: string;
+  /** A teardown step that failed or timed out (the rest still ran). */
+  error: SerializedError | undefined;
+}
+
+/** A reply: value or error-as-data. */
+export type Reply<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
+
+/** Worker → supervisor notifications on parentPort. */
+export type WorkerEvent =
+  | {
+      type: 'state';
+      deviceId: string;
+      /** device.machine state value (`ready`, `faulted`, …). */
+      state: string;
+      /** Set when state is `faulted`. */
+      cause: SerializedError | undefined;
+    }
+  | { type: 'trace'; name: string; payload: Record<string, unknown> }
+  | { type: 'booted' };
+
+/** Exhaustiveness check for switches over tagged unions. Throws PT_ERR_INTERNAL at runtime. */
+export function assertNever(value: never, what = 'value'): never {
+  throw new PassthroughError('PT_ERR_INTERNAL', `unexpected ${what}`, { value: JSON.stringify(value) });
+}

@@ -1,0 +1,191 @@
+/**
+ * Spawning device workers and the warm pool.
+ *
+ * A {@link WorkerSlot} is one plain `Worker` running device.worker.js (never
+ * piscina: a device actor is long-lived and stateful, eco §2.1) with its
+ * control channel ({@link RpcClient} on a dedicated MessagePort) and its
+ * notification stream (parentPort messages). A worker serves one device for
+ * its whole life and is terminated after it; it is never reused for another
+ * device, so nothing leaks from one device to the next.
+ *
+ * The warm pool keeps `size` booted idle workers (modules loaded, nothing
+ * attached). Taking one skips the worker start and module loading, which is
+ * most of a cold attach; the pool refills in the background. Idle workers
+ * are unref'd so a forgotten supervisor does not hold the process open.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { PassthroughError, type SerializedError } from '../errors.js';
+import { RpcClient } from './rpc.js';
+import type { WorkerEvent } from './protocol.js';
+
+/**
+ * The compiled worker entry. When this module runs from TypeScript sources
+ * (vitest), the sibling `.js` does not exist: use the one under dist/.
+ */
+export function workerEntryUrl(): URL {
+  const here = new URL('./device.worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  const path = fileURLToPath(here);
+  const distPath = path.replace(/([\\/])src([\\/])actors([\\/])device\.worker\.js$/, '$1dist$1src$2actors$3device.worker.js');
+  if (distPath !== path && existsSync(distPath)) return pathToFileURL(distPath);
+  throw new PassthroughError('PT_ERR_NOT_FOUND', `compiled device worker not found (run "npm run build")`, {
+    path: distPath,
+  });
+}
+
+/** One device worker. */
+export interface WorkerSlot {
+  readonly worker: Worker;
+  readonly rpc: RpcClient;
+  /** Settles when the worker has booted (modules loaded); rejects if it dies first. */
+  readonly booted: Promise<void>;
+  /** Settles with the exit code when the thread has ended. */
+  readonly exited: Promise<number>;
+  /** True until the thread exits. */
+  readonly alive: boolean;
+  /** Receives worker notifications; replaced by the owner. */
+  onEvent: (event: WorkerEvent) => void;
+  /** Called once when the thread exits (error = the uncaught error that killed it, if any). */
+  onExit: (exitCode: number, error: SerializedError | undefined) => void;
+  /** Terminates the thread and waits for its exit. Idempotent. */
+  terminate(): Promise<number>;
+}
+
+/** Options of {@link spawnWorker}. */
+export interface SpawnOptions {
+  /** Deadline of each control call, ms. */
+  callTimeoutMs: number;
+  /** Backend names whose modules the worker loads at boot. */
+  preload: string[];
+  /** Run the dry-run attach at boot (warm-pool workers). */
+  prewarm?: boolean;
+}
+
+/** Starts a device worker. */
+export function spawnWorker(opts: SpawnOptions): WorkerSlot {
+  const { port1, port2 } = new MessageChannel();
+  const worker = new Worker(workerEntryUrl(), {
+    workerData: { rpcPort: port2, preload: opts.preload, prewarm: opts.prewarm ?? false },
+    transferList: [port2],
+  });
+  const rpc = new RpcClient(port1, { timeoutMs: opts.callTimeoutMs });
+  let alive = true;
+  let error: SerializedError | undefined;
+  let bootedResolve!: () => void;
+  let bootedReject!: (e: unknown) => void;
+  const booted = new Promise<void>((resolve, reject) => {
+    bootedResolve = resolve;
+    bootedReject = reject;
+  });
+  booted.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
+  let exitedResolve!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => (exitedResolve = resolve));
+
+  const slot: WorkerSlot = {
+    worker,
+    rpc,
+    booted,
+    exited,
+    get alive() {
+      return alive;
+    },
+    onEvent: () => {},
+    onExit: () => {},
+    async terminate() {
+      if (alive) await worker.terminate();
+      return exited;
+    },
+  };
+  worker.on('message', (event: WorkerEvent) => {
+    if (event.type === 'booted') bootedResolve();
+    else slot.onEvent(event);
+  });
+  worker.on('error', (e: unknown) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    error = new PassthroughError('PT_ERR_WORKER_EXITED', `device worker failed: ${err.message}`, {}, { cause: err }).toJSON();
+  });
+  worker.on('exit', (code: number) => {
+    alive = false;
+    const exitError = new PassthroughError('PT_ERR_WORKER_EXITED', `device worker exited (code ${code})`, {
+      exitCode: code,
+      ...(error === undefined ? {} : { workerError: error.message }),
+    });
+    // comlink never settles calls to a dead worker (#601): do it here.
+    rpc.failAll(exitError);
+    rpc.close();
+    bootedReject(exitError);
+    exitedResolve(code);
+    slot.onExit(code, error);
+  });
+  return slot;
+}
+
+/** A pool of booted idle workers. */
+export class WarmPool {
+  readonly #size: number;
+  readonly #opts: SpawnOptions;
+  readonly #idle: WorkerSlot[] = [];
+  #closed = false;
+
+  constructor(size: number, opts: SpawnOptions) {
+    this.#size = size;
+    this.#opts = opts;
+    this.refill();
+  }
+
+  /** Idle workers (booted or booting). */
+  get idle(): number {
+    return this.#idle.length;
+  }
+
+  /** Resolves when every idle worker has booted. */
+  async ready(): Promise<void> {
+    // Idle workers are unref'd: hold the loop open while someone waits for them.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    try {
+      await Promise.all(this.#idle.map((s) => s.booted.catch(() => {})));
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  /**
+   * Takes an idle worker, or undefined when none. Call {@link refill} once the
+   * attach that took it is done: a replacement booting meanwhile would
+   * compete for the CPU with that very attach.
+   */
+  take(): WorkerSlot | undefined {
+    const slot = this.#idle.shift();
+    if (slot === undefined) return undefined;
+    slot.worker.ref();
+    slot.rpc.ref();
+    return slot;
+  }
+
+  /** Spawns replacements up to the pool size (in the background). */
+  refill(): void {
+    while (!this.#closed && this.#idle.length < this.#size) this.#add();
+  }
+
+  /** Terminates every idle worker. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const idle = this.#idle.splice(0);
+    await Promise.all(idle.map((s) => s.terminate()));
+  }
+
+  #add(): void {
+    if (this.#closed || this.#idle.length >= this.#size) return;
+    const slot = spawnWorker({ ...this.#opts, prewarm: true });
+    slot.worker.unref();
+    slot.rpc.unref();
+    slot.onExit = () => {
+      // An idle worker that died is dropped; a replacement is not spawned (avoids a crash loop).
+      const i = this.#idle.indexOf(slot);
+      if (i >= 0) this.#idle.splice(i, 1);
+    };
+    this.#idle.push(slot);
+  }
+}

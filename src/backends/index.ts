@@ -1,0 +1,214 @@
+/**
+ * Backend selection: the one place that turns a {@link BackendName} into a
+ * {@link BackendHost} (supervisor thread) or a {@link WorkerBackend} (device
+ * worker). Backends are loaded with dynamic import so `sim` never loads
+ * koffi, and `linux`/`iokit` load their native halves only when chosen.
+ */
+import { PassthroughError } from '../errors.js';
+import type { BackendHost, BackendName, BackendStatus, FunctionSummary, RegionSummary, WorkerBackend, WorkerBackendSpec } from './backend.js';
+import type { HostVa } from '../types.js';
+import { toBdf } from '../types.js';
+
+export type { BackendHost, BackendName, WorkerBackend, WorkerBackendSpec } from './backend.js';
+
+/** Every backend name. */
+export const BACKEND_NAMES: readonly BackendName[] = ['sim', 'linux', 'iokit'];
+
+/**
+ * Builds the supervisor-side half of backend `name`.
+ * @param options backend options (sim: `machine`, test hooks; iokit: `libraries`; linux: see src/linux)
+ * Throws PT_ERR_INVALID_ARGUMENT for an unknown name.
+ */
+export async function createBackendHost(name: BackendName, options: Record<string, unknown> = {}): Promise<BackendHost> {
+  switch (name) {
+    case 'sim': {
+      const { createSimBackendHost } = await import('./sim.js');
+      return createSimBackendHost(options);
+    }
+    case 'linux': {
+      const { createLinuxBackendHost } = await import('../linux/index.js');
+      return createLinuxBackendHost(options);
+    }
+    case 'iokit':
+      return createIokitBackendHost(options);
+    default:
+      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `unknown backend "${String(name)}"`, { backend: name });
+  }
+}
+
+/**
+ * Builds the worker-side half from the spec the host's `prepare` returned.
+ * Runs inside the device worker. Throws PT_ERR_INVALID_ARGUMENT for an unknown backend.
+ */
+export async function createWorkerBackend(spec: WorkerBackendSpec): Promise<WorkerBackend> {
+  switch (spec.backend) {
+    case 'sim': {
+      const { createSimWorkerBackend } = await import('./sim.js');
+      return createSimWorkerBackend(spec);
+    }
+    case 'linux': {
+      const { createLinuxWorkerBackend } = await import('../linux/index.js');
+      return createLinuxWorkerBackend(spec);
+    }
+    case 'iokit':
+      return createIokitWorkerBackend(spec);
+    default:
+      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `unknown backend "${String(spec.backend)}"`, {
+        backend: spec.backend,
+      });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// iokit: the real dext through IOKit (macOS). On other platforms it is
+// unsupported unless a test passes `libraries` pointing at the C stand-in.
+
+/** iokit options. */
+interface IokitOptions {
+  /** @internal Test hook: library paths of an IOKit stand-in (lets the backend run off macOS). */
+  libraries?: import('../iokit/bindings.js').IokitLibraryPaths;
+}
+
+function iokitUsable(options: IokitOptions): boolean {
+  return process.platform === 'darwin' || options.libraries !== undefined;
+}
+
+function platformError(): PassthroughError {
+  return new PassthroughError('PT_ERR_PLATFORM', 'the iokit backend is macOS-only', { platform: process.platform });
+}
+
+async function iokitDriver(options: IokitOptions) {
+  const { createIokitDextDriver } = await import('../iokit/iokit-dext-client.js');
+  return createIokitDextDriver(options.libraries === undefined ? undefined : { libraries: options.libraries });
+}
+
+async function createIokitBackendHost(raw: Record<string, unknown>): Promise<BackendHost> {
+  const options = raw as IokitOptions;
+  const usable = iokitUsable(options);
+  let driverPromise: ReturnType<typeof iokitDriver> | undefined;
+  const driver = () => {
+    if (!usable) throw platformError();
+    driverPromise ??= iokitDriver(options);
+    return driverPromise;
+  };
+  const withClient = async <T>(text: string, fn: (c: import('../iokit/contract.js').DextClient) => T): Promise<T> => {
+    const d = await driver();
+    const client = d.connect(toBdf(text));
+    try {
+      return fn(client);
+    } finally {
+      client.close();
+    }
+  };
+  return {
+    name: 'iokit',
+    async listFunctions(): Promise<FunctionSummary[]> {
+      if (!usable) return [];
+      return (await driver()).listServices().map((s: import('../iokit/contract.js').DextService) => ({
+        bdf: s.bdf,
+        vendorId: s.identity.vendorId,
+        deviceId: s.identity.deviceId,
+        classCode: s.identity.classCode,
+        driver: 'VFIOUserPCIDriver',
+        attachable: true,
+        details: {},
+      }));
+    },
+    async status(): Promise<BackendStatus> {
+      if (!usable) {
+        return {
+          backend: 'iokit',
+          ready: false,
+          state: 'unsupported-platform',
+          details: [`the iokit backend is macOS-only (this is ${process.platform})`],
+        };
+      }
+      try {
+        const n = (await driver()).listServices().length;
+        return { backend: 'iokit', ready: true, state: 'active', details: [`${n} dext-bound function(s)`] };
+      } catch (e) {
+        const err = e instanceof Error ? e.message : String(e);
+        return { backend: 'iokit', ready: false, state: 'not-installed', details: [err] };
+      }
+    },
+    async readConfig(text: string): Promise<Uint8Array> {
+      return withClient(text, (c) => {
+        const out = new Uint8Array(4096);
+        for (let off = 0; off < 4096; off += 4) {
+          const v = c.configRead(off, 4) >>> 0;
+          out.set([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24], off);
+        }
+        return out;
+      });
+    },
+    async regions(text: string): Promise<RegionSummary[]> {
+      return withClient(text, (c) => {
+        const out: RegionSummary[] = [];
+        for (let bar = 0; bar < 6; bar++) {
+          let info;
+          try {
+            info = c.getBarInfo(bar);
+          } catch {
+            continue;
+          }
+          if (info.sizeBytes === 0n) continue;
+          out.push({
+            bar,
+            type: (info.type & 1) !== 0 ? 'io' : 'memory',
+            sizeBytes: Number(info.sizeBytes),
+            prefetch: (info.type & 8) !== 0,
+            mem64: (info.type & 6) === 4,
+          });
+        }
+        return out;
+      });
+    },
+    async prepare(text: string): Promise<WorkerBackendSpec> {
+      if (!usable) throw platformError();
+      const bdf = toBdf(text);
+      return { backend: 'iokit', options: { bdf, ...(options.libraries === undefined ? {} : { libraries: options.libraries }) } };
+    },
+    release(): void {},
+    async close(): Promise<void> {},
+  };
+}
+
+async function createIokitWorkerBackend(spec: WorkerBackendSpec): Promise<WorkerBackend> {
+  const options = spec.options as unknown as IokitOptions & { bdf: string };
+  if (!iokitUsable(options)) throw platformError();
+  const [{ createAppleContainer }, { ConnectionTable }, { loadKoffiForIokit }] = await Promise.all([
+    import('../iokit/apple-iommu-ops.js'),
+    import('../iokit/connection-table.js'),
+    import('../iokit/bindings.js'),
+  ]);
+  const driver = await iokitDriver(options);
+  const container = createAppleContainer({ driver, table: new ConnectionTable() });
+  const bdf = toBdf(options.bdf);
+  /** Views that pin the exposed ranges (their backing stores never move; holding the view keeps them alive). */
+  const exposed = new Map<bigint, Uint8Array>();
+  return {
+    name: 'iokit',
+    container,
+    // BARs are device memory: each thread rebuilds a view from the address (koffi.view).
+    viewFactoryModule: new URL('../iokit/native-view.js', import.meta.url).href,
+    exposeHostMemory(buffer: SharedArrayBuffer, offsetBytes: number, lengthBytes: number): HostVa {
+      if (offsetBytes < 0 || lengthBytes <= 0 || offsetBytes + lengthBytes > buffer.byteLength) {
+        throw new PassthroughError('PT_ERR_OUT_OF_RANGE', 'exposed range is outside the SharedArrayBuffer', {
+          offsetBytes,
+          sizeBytes: lengthBytes,
+        });
+      }
+      const view = new Uint8Array(buffer, offsetBytes, lengthBytes);
+      // SAFETY: a SharedArrayBuffer's backing store never moves and lives while `view` is held in `exposed`.
+      const va = loadKoffiForIokit().address(view);
+      exposed.set(va, view);
+      return va as HostVa;
+    },
+    unexposeHostMemory(va: HostVa): void {
+      exposed.delete(BigInt(va));
+    },
+    close(): void {
+      container.detachDevice(bdf);
+    },
+  };
+}

@@ -1,0 +1,252 @@
+/**
+ * The `sim` backend: simulated dext functions (src/sim) behind the real apple
+ * container and ops (src/iokit/apple-*), so every line of the seed's logic
+ * runs on any OS.
+ *
+ * Where the simulated hardware lives: **with its device worker.** The host
+ * half builds its own SimDext only to enumerate and to read config space
+ * without claiming; each device worker builds a SimDext holding just its one
+ * function (`functions: [bdf]`). Consequences:
+ * - a worker crash power-cycles its simulated function (registers, pending
+ *   interrupts, DMA registrations start over in the restarted worker), as a
+ *   real device would after a reset;
+ * - the functions of one slot (`…:03:00.0` / `.1`) are separate simulated
+ *   functions in separate workers; the sim shares nothing between them. What
+ *   must be shared across functions (the ownership table) is shared through
+ *   the supervisor, not the sim.
+ *
+ * Test-only fault injection: `backendOptions.faults` is applied by the worker
+ * half when it builds its SimDext, before anything connects, so a fault can
+ * hit any attach step (Claim, SetupInterrupts, GetBARInfo, a BAR map).
+ */
+import { PassthroughError } from '../errors.js';
+import { createAppleContainer } from '../iokit/apple-iommu-ops.js';
+import { ConnectionTable } from '../iokit/connection-table.js';
+import { Selector } from '../iokit/contract.js';
+import { createSimDext, DEFAULT_SIM_MACHINE, loadSimMachine, parseSimMachine } from '../sim/index.js';
+import type { SimDext, SimMachineDescription } from '../sim/index.js';
+import { toBdf, type Bdf, type HostVa } from '../types.js';
+import type {
+  BackendHost,
+  BackendStatus,
+  FunctionSummary,
+  RegionSummary,
+  WorkerBackend,
+  WorkerBackendSpec,
+} from './backend.js';
+
+/** A selector failure injected at worker creation (test hook). */
+export interface SimSelectorFault {
+  /** Function it applies to, or `*`. */
+  bdf: string;
+  /** Selector number or name (`Claim`, `SetupInterrupts`, `GetBARInfo`…). */
+  selector: number | keyof typeof Selector;
+  /** The IOReturn to answer (unsigned). */
+  kernReturn: number;
+  /** Fail this many calls, then succeed (default: every call). */
+  count?: number;
+}
+
+/** A map failure injected at worker creation (test hook): IOConnectMapMemory64 of `type` fails. */
+export interface SimMapFault {
+  bdf: string;
+  /** Memory type (1 + bar for a BAR, 7 for the IRQ page). */
+  type: number;
+  kernReturn: number;
+  count?: number;
+}
+
+/** Options of the sim backend (`createSupervisor({ backend: 'sim', machine, backendOptions })`). */
+export interface SimBackendOptions {
+  /** The machine: a description, a JSON file path, or undefined for DEFAULT_SIM_MACHINE. */
+  machine?: SimMachineDescription | string;
+  /** @internal Test hook: selector failures applied in each worker at creation. */
+  faults?: SimSelectorFault[];
+  /** @internal Test hook: map failures applied in each worker at creation. */
+  mapFaults?: SimMapFault[];
+  /** Passed to createSimDext. */
+  timing?: Record<string, number>;
+}
+
+function resolveMachine(machine: SimMachineDescription | string | undefined): SimMachineDescription {
+  if (machine === undefined) return DEFAULT_SIM_MACHINE;
+  if (typeof machine === 'string') return loadSimMachine(machine);
+  return parseSimMachine(machine);
+}
+
+function selectorNumber(s: number | string): number {
+  if (typeof s === 'number') return s;
+  const n = (Selector as Record<string, number>)[s];
+  if (n === undefined) {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `unknown dext selector "${s}"`, { selectorName: s });
+  }
+  return n;
+}
+
+function matches(faultBdf: string, bdf: Bdf): boolean {
+  return faultBdf === '*' || toBdf(faultBdf) === bdf;
+}
+
+/** The host half of the sim backend. */
+export function createSimBackendHost(options: SimBackendOptions = {}): BackendHost {
+  const machine = resolveMachine(options.machine);
+  // Enumeration-only hardware: nobody claims through it.
+  const sim = createSimDext(machine, options.timing === undefined ? {} : { timing: options.timing });
+  const prepared = new Set<Bdf>();
+  let closed = false;
+
+  const find = (text: string): Bdf => {
+    const bdf = toBdf(text);
+    if (!sim.listServices().some((s) => s.bdf === bdf)) {
+      throw new PassthroughError('PT_ERR_NOT_FOUND', `no simulated function at ${bdf}`, { bdf });
+    }
+    return bdf;
+  };
+
+  return {
+    name: 'sim',
+    async listFunctions(): Promise<FunctionSummary[]> {
+      return sim.listServices().map((s) => {
+        const details: Record<string, string | number | boolean> = {};
+        const kind = (sim.model(s.bdf) as { kind?: unknown } | undefined)?.kind;
+        if (typeof kind === 'string') details.model = kind;
+        return {
+          bdf: s.bdf,
+          vendorId: s.identity.vendorId,
+          deviceId: s.identity.deviceId,
+          classCode: s.identity.classCode,
+          driver: 'sim',
+          attachable: true,
+          details,
+        };
+      });
+    },
+    async status(): Promise<BackendStatus> {
+      const n = sim.listServices().length;
+      return {
+        backend: 'sim',
+        ready: !closed,
+        state: closed ? 'closed' : 'active',
+        details: [`simulated dext with ${n} function${n === 1 ? '' : 's'}`],
+      };
+    },
+    async readConfig(text: string): Promise<Uint8Array> {
+      const bdf = find(text);
+      const client = sim.connect(bdf);
+      try {
+        const out = new Uint8Array(4096);
+        // ConfigRead is not gated on the claim (spec §2), so no claim is taken.
+        for (let off = 0; off < 4096; off += 4) {
+          const v = client.configRead(off, 4) >>> 0;
+          out[off] = v & 0xff;
+          out[off + 1] = (v >>> 8) & 0xff;
+          out[off + 2] = (v >>> 16) & 0xff;
+          out[off + 3] = v >>> 24;
+        }
+        return out;
+      } finally {
+        client.close();
+      }
+    },
+    async regions(text: string): Promise<RegionSummary[]> {
+      const bdf = find(text);
+      const client = sim.connect(bdf);
+      try {
+        const out: RegionSummary[] = [];
+        for (let bar = 0; bar < 6; bar++) {
+          let info;
+          try {
+            info = client.getBarInfo(bar);
+          } catch {
+            continue; // absent BAR
+          }
+          if (info.sizeBytes === 0n) continue;
+          out.push({
+            bar,
+            type: (info.type & 0x1) !== 0 ? 'io' : 'memory',
+            sizeBytes: Number(info.sizeBytes),
+            prefetch: (info.type & 0x8) !== 0,
+            mem64: (info.type & 0x6) === 0x4,
+          });
+        }
+        return out;
+      } finally {
+        client.close();
+      }
+    },
+    async prepare(text: string): Promise<WorkerBackendSpec> {
+      if (closed) throw new PassthroughError('PT_ERR_CLOSED', 'sim backend is closed', { bdf: text });
+      const bdf = find(text);
+      prepared.add(bdf);
+      return {
+        backend: 'sim',
+        options: {
+          bdf,
+          machine,
+          faults: (options.faults ?? []).filter((f) => matches(f.bdf, bdf)),
+          mapFaults: (options.mapFaults ?? []).filter((f) => matches(f.bdf, bdf)),
+          ...(options.timing === undefined ? {} : { timing: options.timing }),
+        },
+      };
+    },
+    release(text: string): void {
+      prepared.delete(toBdf(text));
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      prepared.clear();
+      sim.close();
+    },
+  };
+}
+
+/** The worker half of the sim backend, with the simulated dext exposed for test hooks. */
+export interface SimWorkerBackend extends WorkerBackend {
+  readonly name: 'sim';
+  /** The function's simulated dext (faults, model, idle). */
+  readonly sim: SimDext;
+  /** The function this worker simulates. */
+  readonly bdf: Bdf;
+  /** The worker's connection table (leak checks read refs(bdf)). */
+  readonly table: ConnectionTable;
+}
+
+/** Builds the worker half from the spec the host's prepare() returned. */
+export function createSimWorkerBackend(spec: WorkerBackendSpec): SimWorkerBackend {
+  const o = spec.options as {
+    bdf: string;
+    machine: SimMachineDescription;
+    faults?: SimSelectorFault[];
+    mapFaults?: SimMapFault[];
+    timing?: Record<string, number>;
+  };
+  const bdf = toBdf(o.bdf);
+  const sim = createSimDext(o.machine, { functions: [bdf], ...(o.timing === undefined ? {} : { timing: o.timing }) });
+  for (const f of o.faults ?? []) {
+    sim.faults.failSelector(bdf, selectorNumber(f.selector), f.kernReturn, f.count === undefined ? {} : { count: f.count });
+  }
+  for (const f of o.mapFaults ?? []) {
+    sim.faults.failMap(bdf, f.type, f.kernReturn, f.count === undefined ? {} : { count: f.count });
+  }
+  const table = new ConnectionTable();
+  const container = createAppleContainer({ driver: sim, table });
+  return {
+    name: 'sim',
+    sim,
+    bdf,
+    table,
+    container,
+    viewFactoryModule: undefined,
+    exposeHostMemory(buffer: SharedArrayBuffer, offsetBytes: number, lengthBytes: number): HostVa {
+      return sim.hostMemory.expose(buffer, { offsetBytes, lengthBytes });
+    },
+    unexposeHostMemory(va: HostVa): void {
+      sim.hostMemory.unexpose(va);
+    },
+    close(): void {
+      container.detachDevice(bdf);
+      sim.close();
+    },
+  };
+}

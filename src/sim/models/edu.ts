@@ -97,8 +97,12 @@ export class EduModel implements DeviceModel {
 
   mmioRead(_bar: number, addr: number, size: AccessWidth): bigint {
     const mask = size === 8 ? 0xffff_ffff_ffff_ffffn : (1n << BigInt(8 * size)) - 1n;
+    // edu's MemoryRegionOps declare .valid.min_access_size = 4: QEMU's memory core
+    // rejects 1- and 2-byte accesses before edu.c sees them and the read gives 0
+    // (unassigned_mem_read). Seen on the real device in the VM tier; the model follows it.
+    if (size < 4) return 0n;
+    // edu.c itself answers all ones for an 8-byte read below 0x80.
     if (addr < 0x80 && size !== 4) return mask;
-    if (addr >= 0x80 && size !== 4 && size !== 8) return mask;
     let val: bigint;
     switch (addr) {
       case 0x00:
@@ -135,8 +139,8 @@ export class EduModel implements DeviceModel {
   }
 
   mmioWrite(_bar: number, addr: number, size: AccessWidth, value: bigint): void {
+    if (size < 4) return; // rejected by the memory core (.valid.min_access_size = 4)
     if (addr < 0x80 && size !== 4) return;
-    if (addr >= 0x80 && size !== 4 && size !== 8) return;
     const val = BigInt.asUintN(8 * size, value);
     const u32 = Number(val & 0xffff_ffffn);
     switch (addr) {

@@ -14,3 +14,15 @@ export type { AttachedDeviceInfo, DeviceCounters, IrqMode, RegionSummaryInfo, Ir
 export { DEFAULT_RESTART_POLICY, decideRestart } from './actors/restart-policy.js';
 export type { RestartPolicy, RestartDecision } from './actors/restart-policy.js';
 export { createBackendHost, BACKEND_NAMES } from './backends/index.js';
+
+// The fast path, for embedding threads (vCPU loops) that receive a descriptor.
+export { openFastPath, BarWindow, IrqLine, ConfigPort, DmaMap } from './fastpath/index.js';
+export type { DeviceHandleDescriptor, BarWindowDescriptor } from './fastpath/index.js';
+
+// The simulated machine (the default backend) and its description format.
+export { DEFAULT_SIM_MACHINE, parseSimMachine, loadSimMachine } from './sim/index.js';
+export type { SimMachineDescription } from './sim/index.js';
+
+// Trace points and their sinks.
+export { TRACE_POINTS, TRACE_POINT_NAMES, traceChannel, createTraceSink, compileTraceFilter } from './trace.js';
+export type { TracePoint } from './trace.js';

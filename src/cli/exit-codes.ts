@@ -1,6 +1,6 @@
 /**
  * The CLI's exit codes and how an error maps to one. Documented in
- * docs/cli.md; scripts rely on them, so they never change meaning.
+ * README.md, "Command line"; scripts rely on them, so they never change meaning.
  */
 import { PassthroughError, type ErrorCode } from '../errors.js';
 

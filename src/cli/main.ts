@@ -3,7 +3,7 @@
  * info, dump-config, bench, trace, demo. `bin/pcipt.js` calls {@link main}
  * and sets process.exitCode from its result.
  *
- * Conventions (docs/cli.md): one JSON document on stdout under `--json`,
+ * Conventions (README.md, "Command line"): one JSON document on stdout under `--json`,
  * logs and progress on stderr, colour only for a TTY and never under
  * NO_COLOR, exit codes 0 ok / 1 runtime error / 2 usage / 3 backend
  * unavailable. Heavy commands (bench, plot, demo) are imported lazily so

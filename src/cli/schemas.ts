@@ -2,7 +2,7 @@
  * JSON Schemas (draft 2020-12 subset: type, properties, required,
  * additionalProperties, items, enum, pattern, minimum) of everything the CLI
  * prints under `--json`, and of each `trace` line. They document the
- * machine-readable contract (docs/cli.md) and the CLI tests validate real
+ * machine-readable contract (README.md, "Command line") and the CLI tests validate real
  * output against them. Additive changes only: new optional fields are fine,
  * renaming or removing a field is a breaking change.
  */

@@ -1,6 +1,6 @@
 /**
  * Config bench worker: the device-worker side. Serves the control block's
- * mailbox (waitAsync, the event loop stays free), exposes the same read via
+ * mailbox (default mode: waitAsync when idle, lingering during bursts), exposes the same read via
  * comlink, and on request runs the raw Atomics ping-pong loop (sync waits)
  * until told to stop.
  */
@@ -32,7 +32,7 @@ const handler = createConfigServerHandler({
   },
 });
 // The server under test; the parent switches it between the default
-// (waitAsync) and blocking-slice modes between turns.
+// (waitAsync + linger) and blocking-slice modes between turns.
 let running: MailboxServer = serveMailbox(control, handler, server);
 const blocking: MailboxServerOptions = { ...server, blockingSliceMs: server.blockingSliceMs || 5 };
 

@@ -22,16 +22,17 @@ const kRounds = 4;
 
 /** Options of the config suite beyond {@link SuiteOptions}. */
 export interface ConfigSuiteOptions extends SuiteOptions {
-  /** Mailbox server options in the worker (default: waitAsync, no spin). */
+  /** Mailbox server options in the worker (default: the server's defaults, lingering included). */
   server?: MailboxServerOptions;
   /** ConfigPort client spin budget (default 0). */
   clientSpinIterations?: number;
 }
 
 /**
- * Runs the config suite: config.read32 (server in its default waitAsync
- * mode), config.read32.blocking (server in blocking slices, `blockingSliceMs`
- * 5), baseline.atomics.pingpong, rpc.comlink.call.
+ * Runs the config suite: config.read32 (server in its default mode: waitAsync
+ * when idle, lingering in a finite Atomics.wait for `lingerMs` after each
+ * request), config.read32.blocking (server in blocking slices,
+ * `blockingSliceMs` 5), baseline.atomics.pingpong, rpc.comlink.call.
  */
 export async function runConfigSuite(opts: ConfigSuiteOptions = {}): Promise<BenchReport> {
   const durationMs = opts.durationMs ?? 10_000;

@@ -38,7 +38,6 @@ import type {
   ActivateResult,
   AttachedDeviceInfo,
   Command,
-  DeviceCounters,
   IrqMode,
   ReplyValues,
   TeardownReport,
@@ -46,7 +45,7 @@ import type {
   WorkerEvent,
   WorkerStats,
 } from './protocol.js';
-import { assertNever } from './protocol.js';
+import { assertNever, zeroDeviceCounters } from './protocol.js';
 
 type ActivateCommand = Extract<Command, { type: 'activate' }>;
 
@@ -63,23 +62,6 @@ const MSIX_CTRL_FUNCTION_MASK = 0x4000;
 const MSI_CTRL_ENABLE = 0x0001;
 const CMD_INTX_DISABLE = 0x0400;
 
-function zeroCounters(): DeviceCounters {
-  return {
-    mmioReads: { w1: 0, w2: 0, w4: 0, w8: 0 },
-    mmioWrites: { w1: 0, w2: 0, w4: 0, w8: 0 },
-    configReads: 0,
-    configWrites: 0,
-    irqsRaised: 0,
-    irqsDelivered: 0,
-    irqsCoalesced: 0,
-    irqsMasked: 0,
-    dmaMaps: 0,
-    dmaUnmaps: 0,
-    errors: 0,
-    resets: 0,
-  };
-}
-
 function widthKey(width: number): 'w1' | 'w2' | 'w4' | 'w8' {
   return width === 1 ? 'w1' : width === 2 ? 'w2' : width === 4 ? 'w4' : 'w8';
 }
@@ -90,7 +72,7 @@ export type EventPoster = (event: WorkerEvent) => void;
 /** One device inside its worker. */
 export class DeviceRuntime {
   readonly #post: EventPoster;
-  readonly #counters = zeroCounters();
+  readonly #counters = zeroDeviceCounters();
   readonly #latency: RecordableHistogram = createHistogram();
   #cmd: ActivateCommand | undefined;
   #bdf: Bdf | undefined;
@@ -102,7 +84,6 @@ export class DeviceRuntime {
   readonly #mapped = new Set<number>();
   #line: IrqLine | undefined;
   #irqIndex: IrqIndexNumber | undefined;
-  #irqVectors = 0;
   #pump: IrqPump | undefined;
   #mailbox: MailboxServer | undefined;
   readonly #exposures = new Map<string, HostVa>();
@@ -296,7 +277,6 @@ export class DeviceRuntime {
       if (index !== undefined) {
         const { count } = vfio.enableInterrupts(irqSinkFor(line), index);
         this.#irqIndex = index;
-        this.#irqVectors = count;
         this.#enableIrqInConfig();
         this.#info!.irqMode = INDEX_MODE[index]!;
         this.#info!.irqVectors = count;
@@ -345,7 +325,6 @@ export class DeviceRuntime {
     this.#counters.resets++;
     // A function reset clears the capability enable bits: program them again.
     this.#enableIrqInConfig();
-    trace('pcipt:device:reset', { bdf: this.#bdf, ok: true });
   }
 
   async #reset(): Promise<null> {

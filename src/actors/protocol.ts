@@ -77,6 +77,24 @@ export interface DeviceCounters {
   resets: number;
 }
 
+/** A fresh all-zero DeviceCounters (the worker's starting counters; the supervisor's fallback when the worker is gone). */
+export function zeroDeviceCounters(): DeviceCounters {
+  return {
+    mmioReads: { w1: 0, w2: 0, w4: 0, w8: 0 },
+    mmioWrites: { w1: 0, w2: 0, w4: 0, w8: 0 },
+    configReads: 0,
+    configWrites: 0,
+    irqsRaised: 0,
+    irqsDelivered: 0,
+    irqsCoalesced: 0,
+    irqsMasked: 0,
+    dmaMaps: 0,
+    dmaUnmaps: 0,
+    errors: 0,
+    resets: 0,
+  };
+}
+
 /** Statistics of one device as the worker reports them. */
 export interface WorkerStats {
   counters: DeviceCounters;

@@ -46,6 +46,7 @@ import { toBdf, type Bdf, type Iova } from '../types.js';
 import type { DeviceHandle, DeviceStats, DeviceSummary } from './device-handle.js';
 import { createInspector } from './inspect.js';
 import type { ActivateResult, Command, IrqMode, ReplyValues, TeardownReport, TestFault, WorkerEvent } from './protocol.js';
+import { zeroDeviceCounters } from './protocol.js';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './restart-policy.js';
 import { slotMachine, type SlotMachine, type SlotStepInput } from './supervisor.machine.js';
 import { spawnWorker, WarmPool, type WorkerSlot } from './worker-slot.js';
@@ -681,20 +682,7 @@ export class Supervisor {
     const summary = this.#summary(r);
     const merged = createHistogram();
     const irq = new IrqLine(r.control).counters();
-    let counters: DeviceStats['counters'] = {
-      mmioReads: { w1: 0, w2: 0, w4: 0, w8: 0 },
-      mmioWrites: { w1: 0, w2: 0, w4: 0, w8: 0 },
-      configReads: 0,
-      configWrites: 0,
-      irqsRaised: 0,
-      irqsDelivered: 0,
-      irqsCoalesced: 0,
-      irqsMasked: 0,
-      dmaMaps: 0,
-      dmaUnmaps: 0,
-      errors: 0,
-      resets: 0,
-    };
+    let counters: DeviceStats['counters'] = zeroDeviceCounters();
     if (r.worker?.alive === true) {
       try {
         const s = await this.#call(r, { type: 'device.stats' });

@@ -6,8 +6,9 @@
  */
 import { PassthroughError } from '../errors.js';
 import type { BackendHost, BackendName, BackendStatus, FunctionSummary, RegionSummary, WorkerBackend, WorkerBackendSpec } from './backend.js';
-import type { HostVa } from '../types.js';
 import { toBdf } from '../types.js';
+import { dextConfigDump, dextRegions } from './dext-summary.js';
+import { nativeExposures } from './native-exposure.js';
 
 export type { BackendHost, BackendName, WorkerBackend, WorkerBackendSpec } from './backend.js';
 
@@ -132,36 +133,10 @@ async function createIokitBackendHost(raw: Record<string, unknown>): Promise<Bac
       }
     },
     async readConfig(text: string): Promise<Uint8Array> {
-      return withClient(text, (c) => {
-        const out = new Uint8Array(4096);
-        for (let off = 0; off < 4096; off += 4) {
-          const v = c.configRead(off, 4) >>> 0;
-          out.set([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24], off);
-        }
-        return out;
-      });
+      return withClient(text, dextConfigDump);
     },
     async regions(text: string): Promise<RegionSummary[]> {
-      return withClient(text, (c) => {
-        const out: RegionSummary[] = [];
-        for (let bar = 0; bar < 6; bar++) {
-          let info;
-          try {
-            info = c.getBarInfo(bar);
-          } catch {
-            continue;
-          }
-          if (info.sizeBytes === 0n) continue;
-          out.push({
-            bar,
-            type: (info.type & 1) !== 0 ? 'io' : 'memory',
-            sizeBytes: Number(info.sizeBytes),
-            prefetch: (info.type & 8) !== 0,
-            mem64: (info.type & 6) === 4,
-          });
-        }
-        return out;
-      });
+      return withClient(text, dextRegions);
     },
     async prepare(text: string): Promise<WorkerBackendSpec> {
       if (!usable) throw platformError();
@@ -184,29 +159,14 @@ async function createIokitWorkerBackend(spec: WorkerBackendSpec): Promise<Worker
   const driver = await iokitDriver(options);
   const container = createAppleContainer({ driver, table: new ConnectionTable() });
   const bdf = toBdf(options.bdf);
-  /** Views that pin the exposed ranges (their backing stores never move; holding the view keeps them alive). */
-  const exposed = new Map<bigint, Uint8Array>();
+  const exposures = nativeExposures((view) => loadKoffiForIokit().address(view));
   return {
     name: 'iokit',
     container,
     // BARs are device memory: each thread rebuilds a view from the address (koffi.view).
     viewFactoryModule: new URL('../iokit/native-view.js', import.meta.url).href,
-    exposeHostMemory(buffer: SharedArrayBuffer, offsetBytes: number, lengthBytes: number): HostVa {
-      if (offsetBytes < 0 || lengthBytes <= 0 || offsetBytes + lengthBytes > buffer.byteLength) {
-        throw new PassthroughError('PT_ERR_OUT_OF_RANGE', 'exposed range is outside the SharedArrayBuffer', {
-          offsetBytes,
-          sizeBytes: lengthBytes,
-        });
-      }
-      const view = new Uint8Array(buffer, offsetBytes, lengthBytes);
-      // SAFETY: a SharedArrayBuffer's backing store never moves and lives while `view` is held in `exposed`.
-      const va = loadKoffiForIokit().address(view);
-      exposed.set(va, view);
-      return va as HostVa;
-    },
-    unexposeHostMemory(va: HostVa): void {
-      exposed.delete(BigInt(va));
-    },
+    exposeHostMemory: exposures.expose,
+    unexposeHostMemory: exposures.unexpose,
     close(): void {
       container.detachDevice(bdf);
     },

@@ -26,6 +26,7 @@ import { Selector } from '../iokit/contract.js';
 import { createSimDext, DEFAULT_SIM_MACHINE, loadSimMachine, parseSimMachine } from '../sim/index.js';
 import type { SimDext, SimMachineDescription } from '../sim/index.js';
 import { toBdf, type Bdf, type HostVa } from '../types.js';
+import { dextConfigDump, dextRegions } from './dext-summary.js';
 import type {
   BackendHost,
   BackendStatus,
@@ -131,45 +132,17 @@ export function createSimBackendHost(options: SimBackendOptions = {}): BackendHo
       };
     },
     async readConfig(text: string): Promise<Uint8Array> {
-      const bdf = find(text);
-      const client = sim.connect(bdf);
+      const client = sim.connect(find(text));
       try {
-        const out = new Uint8Array(4096);
-        // ConfigRead is not gated on the claim (spec §2), so no claim is taken.
-        for (let off = 0; off < 4096; off += 4) {
-          const v = client.configRead(off, 4) >>> 0;
-          out[off] = v & 0xff;
-          out[off + 1] = (v >>> 8) & 0xff;
-          out[off + 2] = (v >>> 16) & 0xff;
-          out[off + 3] = v >>> 24;
-        }
-        return out;
+        return dextConfigDump(client);
       } finally {
         client.close();
       }
     },
     async regions(text: string): Promise<RegionSummary[]> {
-      const bdf = find(text);
-      const client = sim.connect(bdf);
+      const client = sim.connect(find(text));
       try {
-        const out: RegionSummary[] = [];
-        for (let bar = 0; bar < 6; bar++) {
-          let info;
-          try {
-            info = client.getBarInfo(bar);
-          } catch {
-            continue; // absent BAR
-          }
-          if (info.sizeBytes === 0n) continue;
-          out.push({
-            bar,
-            type: (info.type & 0x1) !== 0 ? 'io' : 'memory',
-            sizeBytes: Number(info.sizeBytes),
-            prefetch: (info.type & 0x8) !== 0,
-            mem64: (info.type & 0x6) === 0x4,
-          });
-        }
-        return out;
+        return dextRegions(client);
       } finally {
         client.close();
       }

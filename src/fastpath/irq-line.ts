@@ -61,6 +61,9 @@ function popcount32(x: number): number {
 
 function noop(): void {}
 
+/** drain()'s staging buffer for drainInto: one per thread is enough (drain is synchronous). */
+const drainScratch = new Uint16Array(kIrqVectors);
+
 /** The interrupt line of one device. */
 export class IrqLine {
   readonly #w: Int32Array;
@@ -175,20 +178,8 @@ export class IrqLine {
 
   /** Like {@link drainInto}, into a plain array (appended to `out` when given). */
   drain(out: number[] = []): number[] {
-    const w = this.#w;
-    let n = 0;
-    for (let i = 0; i < kIrqBitmapWords; i++) {
-      if (Atomics.load(w, kIrqPendingIndex + i) === 0) continue;
-      let x = Atomics.exchange(w, kIrqPendingIndex + i, 0);
-      const base = i << 5;
-      while (x !== 0) {
-        const low = x & -x;
-        out.push(base + 31 - Math.clz32(low));
-        n++;
-        x ^= low;
-      }
-    }
-    if (n !== 0) Atomics.add(w, kIrqDeliveredIndex, n);
+    const n = this.drainInto(drainScratch);
+    for (let i = 0; i < n; i++) out.push(drainScratch[i]!);
     return out;
   }
 

@@ -189,6 +189,24 @@ function ptr(value: unknown): bigint {
   throw new PassthroughError('PT_ERR_INTERNAL', `koffi returned a non-pointer value (${typeof value})`);
 }
 
+type KoffiLibrary = ReturnType<KoffiModule['load']>;
+
+/** Opens a library. Throws PT_ERR_NOT_SUPPORTED (context: path) when it cannot be loaded. */
+function openLibrary(koffi: KoffiModule, path: string): KoffiLibrary {
+  try {
+    return koffi.load(path);
+  } catch (cause) {
+    throw new PassthroughError('PT_ERR_NOT_SUPPORTED', `cannot load ${path}`, { path }, { cause });
+  }
+}
+
+/** Binds each C declaration (koffi syntax) of `lib`, keyed as given, in declaration order. */
+function bindFunctions<K extends string>(lib: KoffiLibrary, declarations: Record<K, string>): Record<K, (...args: unknown[]) => unknown> {
+  const out = {} as Record<K, (...args: unknown[]) => unknown>;
+  for (const name of Object.keys(declarations) as K[]) out[name] = lib.func(declarations[name]);
+  return out;
+}
+
 /**
  * Binds every prototype, once per set of paths per thread (each worker
  * thread loads its own copy: koffi handles are per isolate; dlopen returns
@@ -200,78 +218,60 @@ export function loadIokitBindings(paths: Readonly<IokitLibraryPaths> = MACOS_LIB
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
   const koffi = loadKoffiForIokit();
-  const open = (path: string) => {
-    try {
-      return koffi.load(path);
-    } catch (cause) {
-      throw new PassthroughError('PT_ERR_NOT_SUPPORTED', `cannot load ${path}`, { path }, { cause });
-    }
-  };
-  const iokit = open(paths.iokit);
-  const cf = paths.coreFoundation === paths.iokit ? iokit : open(paths.coreFoundation);
-  const sys = paths.system === paths.iokit ? iokit : open(paths.system);
+  const iokit = openLibrary(koffi, paths.iokit);
+  const cf = paths.coreFoundation === paths.iokit ? iokit : openLibrary(koffi, paths.coreFoundation);
+  const sys = paths.system === paths.iokit ? iokit : openLibrary(koffi, paths.system);
 
   // IOKitLib.h
-  const IOServiceMatching = iokit.func('void *IOServiceMatching(const char *name)');
-  const IOServiceGetMatchingServices = iokit.func(
-    'int IOServiceGetMatchingServices(uint32_t mainPort, void *matching, _Out_ uint32_t *existing)',
-  );
-  const IOIteratorNext = iokit.func('uint32_t IOIteratorNext(uint32_t iterator)');
-  const IOObjectRelease = iokit.func('int IOObjectRelease(uint32_t object)');
-  const IORegistryEntryGetName = iokit.func('int IORegistryEntryGetName(uint32_t entry, _Out_ uint8_t *name)');
-  const IORegistryEntryGetChildIterator = iokit.func(
-    'int IORegistryEntryGetChildIterator(uint32_t entry, const char *plane, _Out_ uint32_t *iterator)',
-  );
-  const IORegistryEntryCreateCFProperty = iokit.func(
-    'void *IORegistryEntryCreateCFProperty(uint32_t entry, void *key, void *allocator, uint32_t options)',
-  );
-  const IOServiceOpen = iokit.func(
-    'int IOServiceOpen(uint32_t service, uint32_t owningTask, uint32_t type, _Out_ uint32_t *connect)',
-  );
-  const IOServiceClose = iokit.func('int IOServiceClose(uint32_t connect)');
-  const IOConnectCallScalarMethod = iokit.func(
-    'int IOConnectCallScalarMethod(uint32_t connection, uint32_t selector, const uint64_t *input, uint32_t inputCnt, ' +
+  const io = bindFunctions(iokit, {
+    IOServiceMatching: 'void *IOServiceMatching(const char *name)',
+    IOServiceGetMatchingServices: 'int IOServiceGetMatchingServices(uint32_t mainPort, void *matching, _Out_ uint32_t *existing)',
+    IOIteratorNext: 'uint32_t IOIteratorNext(uint32_t iterator)',
+    IOObjectRelease: 'int IOObjectRelease(uint32_t object)',
+    IORegistryEntryGetName: 'int IORegistryEntryGetName(uint32_t entry, _Out_ uint8_t *name)',
+    IORegistryEntryGetChildIterator: 'int IORegistryEntryGetChildIterator(uint32_t entry, const char *plane, _Out_ uint32_t *iterator)',
+    IORegistryEntryCreateCFProperty:
+      'void *IORegistryEntryCreateCFProperty(uint32_t entry, void *key, void *allocator, uint32_t options)',
+    IOServiceOpen: 'int IOServiceOpen(uint32_t service, uint32_t owningTask, uint32_t type, _Out_ uint32_t *connect)',
+    IOServiceClose: 'int IOServiceClose(uint32_t connect)',
+    IOConnectCallScalarMethod:
+      'int IOConnectCallScalarMethod(uint32_t connection, uint32_t selector, const uint64_t *input, uint32_t inputCnt, ' +
       '_Inout_ uint64_t *output, _Inout_ uint32_t *outputCnt)',
-  );
-  const IOConnectCallMethod = iokit.func(
-    'int IOConnectCallMethod(uint32_t connection, uint32_t selector, const uint64_t *input, uint32_t inputCnt, ' +
+    IOConnectCallMethod:
+      'int IOConnectCallMethod(uint32_t connection, uint32_t selector, const uint64_t *input, uint32_t inputCnt, ' +
       'const void *inputStruct, size_t inputStructCnt, _Inout_ uint64_t *output, _Inout_ uint32_t *outputCnt, ' +
       'void *outputStruct, size_t *outputStructCnt)',
-  );
-  const IOConnectCallAsyncMethod = iokit.func(
-    'int IOConnectCallAsyncMethod(uint32_t connection, uint32_t selector, uint32_t wake_port, ' +
+    IOConnectCallAsyncMethod:
+      'int IOConnectCallAsyncMethod(uint32_t connection, uint32_t selector, uint32_t wake_port, ' +
       '_Inout_ uint64_t *reference, uint32_t referenceCnt, const uint64_t *input, uint32_t inputCnt, ' +
       'const void *inputStruct, size_t inputStructCnt, _Inout_ uint64_t *output, _Inout_ uint32_t *outputCnt, ' +
       'void *outputStruct, size_t *outputStructCnt)',
-  );
-  const IOConnectMapMemory64 = iokit.func(
-    'int IOConnectMapMemory64(uint32_t connect, uint32_t memoryType, uint32_t intoTask, ' +
+    IOConnectMapMemory64:
+      'int IOConnectMapMemory64(uint32_t connect, uint32_t memoryType, uint32_t intoTask, ' +
       '_Inout_ uint64_t *atAddress, _Inout_ uint64_t *ofSize, uint32_t options)',
-  );
-  const IOConnectUnmapMemory64 = iokit.func(
-    'int IOConnectUnmapMemory64(uint32_t connect, uint32_t memoryType, uint32_t fromTask, uint64_t atAddress)',
-  );
-  const IONotificationPortCreate = iokit.func('void *IONotificationPortCreate(uint32_t mainPort)');
-  const IONotificationPortDestroy = iokit.func('void IONotificationPortDestroy(void *notify)');
-  const IONotificationPortGetMachPort = iokit.func('uint32_t IONotificationPortGetMachPort(void *notify)');
+    IOConnectUnmapMemory64:
+      'int IOConnectUnmapMemory64(uint32_t connect, uint32_t memoryType, uint32_t fromTask, uint64_t atAddress)',
+    IONotificationPortCreate: 'void *IONotificationPortCreate(uint32_t mainPort)',
+    IONotificationPortDestroy: 'void IONotificationPortDestroy(void *notify)',
+    IONotificationPortGetMachPort: 'uint32_t IONotificationPortGetMachPort(void *notify)',
+  });
   // CoreFoundation (CFIndex is `long`, 64-bit on macOS; Boolean is unsigned char).
-  const CFStringCreateWithCString = cf.func(
-    'void *CFStringCreateWithCString(void *alloc, const char *cStr, uint32_t encoding)',
-  );
-  const CFStringGetCString = cf.func(
-    'uint8_t CFStringGetCString(void *theString, _Out_ uint8_t *buffer, long bufferSize, uint32_t encoding)',
-  );
-  const CFGetTypeID = cf.func('unsigned long CFGetTypeID(void *cf)');
-  const CFStringGetTypeID = cf.func('unsigned long CFStringGetTypeID()');
-  const CFDataGetTypeID = cf.func('unsigned long CFDataGetTypeID()');
-  const CFDataGetLength = cf.func('long CFDataGetLength(void *theData)');
-  const CFDataGetBytePtr = cf.func('void *CFDataGetBytePtr(void *theData)');
-  const CFRelease = cf.func('void CFRelease(void *cf)');
+  const cfFns = bindFunctions(cf, {
+    CFStringCreateWithCString: 'void *CFStringCreateWithCString(void *alloc, const char *cStr, uint32_t encoding)',
+    CFStringGetCString: 'uint8_t CFStringGetCString(void *theString, _Out_ uint8_t *buffer, long bufferSize, uint32_t encoding)',
+    CFGetTypeID: 'unsigned long CFGetTypeID(void *cf)',
+    CFStringGetTypeID: 'unsigned long CFStringGetTypeID()',
+    CFDataGetTypeID: 'unsigned long CFDataGetTypeID()',
+    CFDataGetLength: 'long CFDataGetLength(void *theData)',
+    CFDataGetBytePtr: 'void *CFDataGetBytePtr(void *theData)',
+    CFRelease: 'void CFRelease(void *cf)',
+  });
   // libSystem: mach_msg(header, option, send_size, rcv_size, rcv_name, timeout, notify).
-  const machMsg = sys.func(
-    'int mach_msg(_Inout_ uint8_t *msg, int option, uint32_t send_size, uint32_t rcv_size, uint32_t rcv_name, ' +
+  const sysFns = bindFunctions(sys, {
+    mach_msg:
+      'int mach_msg(_Inout_ uint8_t *msg, int option, uint32_t send_size, uint32_t rcv_size, uint32_t rcv_name, ' +
       'uint32_t timeout, uint32_t notify)',
-  );
+  });
   const taskSelfSymbol = sys.symbol('mach_task_self_');
   // SAFETY: mach_task_self_ is a process-lifetime global of libSystem (or the stand-in); read once.
   const taskSelf = Number(koffi.decode(taskSelfSymbol, 'uint32_t'));
@@ -280,57 +280,57 @@ export function loadIokitBindings(paths: Readonly<IokitLibraryPaths> = MACOS_LIB
   const b: IokitBindings = {
     paths: Object.freeze({ ...paths }),
     machTaskSelf: () => taskSelf,
-    IOServiceMatching: (name) => ptr(IOServiceMatching(name)),
+    IOServiceMatching: (name) => ptr(io.IOServiceMatching(name)),
     // SAFETY: `existing` is a live Uint32Array(1) the call writes one io_iterator_t into.
-    IOServiceGetMatchingServices: (main, matching, existing) => u(IOServiceGetMatchingServices(main, matching, existing)),
-    IOIteratorNext: (it) => u(IOIteratorNext(it)),
-    IOObjectRelease: (o) => u(IOObjectRelease(o)),
+    IOServiceGetMatchingServices: (main, matching, existing) => u(io.IOServiceGetMatchingServices(main, matching, existing)),
+    IOIteratorNext: (it) => u(io.IOIteratorNext(it)),
+    IOObjectRelease: (o) => u(io.IOObjectRelease(o)),
     // SAFETY: `name` is a live Uint8Array(128) (io_name_t); the call writes a NUL-terminated name.
-    IORegistryEntryGetName: (e, name) => u(IORegistryEntryGetName(e, name)),
+    IORegistryEntryGetName: (e, name) => u(io.IORegistryEntryGetName(e, name)),
     // SAFETY: `iterator` is a live Uint32Array(1); `plane` is copied by koffi for the call.
-    IORegistryEntryGetChildIterator: (e, plane, it) => u(IORegistryEntryGetChildIterator(e, plane, it)),
+    IORegistryEntryGetChildIterator: (e, plane, it) => u(io.IORegistryEntryGetChildIterator(e, plane, it)),
     // SAFETY: `key` is a CFString we own until we CFRelease it after this call; the result is
     // a new CF reference the caller owns and must CFRelease.
-    IORegistryEntryCreateCFProperty: (e, key, alloc, options) => ptr(IORegistryEntryCreateCFProperty(e, key, alloc, options)),
-    CFStringCreateWithCString: (alloc, s, enc) => ptr(CFStringCreateWithCString(alloc, s, enc)),
+    IORegistryEntryCreateCFProperty: (e, key, alloc, options) => ptr(io.IORegistryEntryCreateCFProperty(e, key, alloc, options)),
+    CFStringCreateWithCString: (alloc, s, enc) => ptr(cfFns.CFStringCreateWithCString(alloc, s, enc)),
     // SAFETY: `buffer` is a live Uint8Array of `bufferSize` bytes.
-    CFStringGetCString: (s, buf, size, enc) => Number(CFStringGetCString(s, buf, size, enc)) !== 0,
-    CFGetTypeID: (o) => BigInt(CFGetTypeID(o) as number | bigint),
-    CFStringGetTypeID: () => BigInt(CFStringGetTypeID() as number | bigint),
-    CFDataGetTypeID: () => BigInt(CFDataGetTypeID() as number | bigint),
-    CFDataGetLength: (d) => Number(CFDataGetLength(d)),
+    CFStringGetCString: (s, buf, size, enc) => Number(cfFns.CFStringGetCString(s, buf, size, enc)) !== 0,
+    CFGetTypeID: (o) => BigInt(cfFns.CFGetTypeID(o) as number | bigint),
+    CFStringGetTypeID: () => BigInt(cfFns.CFStringGetTypeID() as number | bigint),
+    CFDataGetTypeID: () => BigInt(cfFns.CFDataGetTypeID() as number | bigint),
+    CFDataGetLength: (d) => Number(cfFns.CFDataGetLength(d)),
     // SAFETY: the returned pointer lives as long as the CFData the caller still holds.
-    CFDataGetBytePtr: (d) => ptr(CFDataGetBytePtr(d)),
+    CFDataGetBytePtr: (d) => ptr(cfFns.CFDataGetBytePtr(d)),
     // SAFETY: callers release only references they own, exactly once.
-    CFRelease: (o) => void CFRelease(o),
+    CFRelease: (o) => void cfFns.CFRelease(o),
     // SAFETY: `connect` is a live Uint32Array(1) the call writes the io_connect_t into.
-    IOServiceOpen: (svc, task, type, connect) => u(IOServiceOpen(svc, task, type, connect)),
-    IOServiceClose: (c) => u(IOServiceClose(c)),
+    IOServiceOpen: (svc, task, type, connect) => u(io.IOServiceOpen(svc, task, type, connect)),
+    IOServiceClose: (c) => u(io.IOServiceClose(c)),
     // SAFETY (the three call methods): `input` holds `inputCnt` u64 and `output` holds
     // `outputCnt[0]` u64; both are live typed arrays owned by the caller for the duration of
     // the synchronous call; the kernel (stand-in) writes outputs and the count back in place.
     IOConnectCallScalarMethod: (c, sel, input, inCnt, output, outCnt) =>
-      u(IOConnectCallScalarMethod(c, sel, input, inCnt, output, outCnt)),
+      u(io.IOConnectCallScalarMethod(c, sel, input, inCnt, output, outCnt)),
     IOConnectCallMethod: (c, sel, input, inCnt, inS, inSC, output, outCnt, outS, outSC) =>
-      u(IOConnectCallMethod(c, sel, input, inCnt, inS, inSC, output, outCnt, outS, outSC)),
+      u(io.IOConnectCallMethod(c, sel, input, inCnt, inS, inSC, output, outCnt, outS, outSC)),
     // SAFETY: `reference` (asyncRef, up to 8 u64) is copied by IOKit during the call; nothing
     // is kept pointing at JS memory afterwards (the completion arrives as a mach message).
     IOConnectCallAsyncMethod: (c, sel, port, ref, refCnt, input, inCnt, inS, inSC, output, outCnt, outS, outSC) =>
-      u(IOConnectCallAsyncMethod(c, sel, port, ref, refCnt, input, inCnt, inS, inSC, output, outCnt, outS, outSC)),
+      u(io.IOConnectCallAsyncMethod(c, sel, port, ref, refCnt, input, inCnt, inS, inSC, output, outCnt, outS, outSC)),
     // SAFETY: `atAddress`/`ofSize` are live BigUint64Array(1) outs. The mapping itself is owned
     // by the connection until IOConnectUnmapMemory64 or IOServiceClose.
     IOConnectMapMemory64: (c, type, task, addr, size, options) =>
-      u(IOConnectMapMemory64(c, type, task, addr, size, options)),
+      u(io.IOConnectMapMemory64(c, type, task, addr, size, options)),
     // SAFETY: callers unmap only an address this connection mapped, after dropping every view.
-    IOConnectUnmapMemory64: (c, type, task, addr) => u(IOConnectUnmapMemory64(c, type, task, addr)),
-    IONotificationPortCreate: (main) => ptr(IONotificationPortCreate(main)),
+    IOConnectUnmapMemory64: (c, type, task, addr) => u(io.IOConnectUnmapMemory64(c, type, task, addr)),
+    IONotificationPortCreate: (main) => ptr(io.IONotificationPortCreate(main)),
     // SAFETY: destroys a port this module created; nobody may be receiving on it any more.
-    IONotificationPortDestroy: (n) => void IONotificationPortDestroy(n),
-    IONotificationPortGetMachPort: (n) => u(IONotificationPortGetMachPort(n)),
+    IONotificationPortDestroy: (n) => void io.IONotificationPortDestroy(n),
+    IONotificationPortGetMachPort: (n) => u(io.IONotificationPortGetMachPort(n)),
     // SAFETY: `msg` is a live Uint8Array of at least max(sendSize, rcvSize) bytes owned by the
     // caller for the (finite, timeout-bounded) duration of the call.
     mach_msg: (msg, option, sendSize, rcvSize, rcvName, timeoutMs, notify) =>
-      u(machMsg(msg, option, sendSize, rcvSize, rcvName, timeoutMs, notify)),
+      u(sysFns.mach_msg(msg, option, sendSize, rcvSize, rcvName, timeoutMs, notify)),
     // SAFETY: callers view only memory they mapped and keep mapped while the view is used.
     view: (address, lengthBytes) => koffi.view(address, lengthBytes),
     readBytes: (address, lengthBytes) => new Uint8Array(koffi.view(address, lengthBytes).slice(0)),
@@ -354,14 +354,5 @@ export function bindLibraryFunctions<K extends string>(
   path: string,
   declarations: Record<K, string>,
 ): Record<K, (...args: unknown[]) => unknown> {
-  const koffi = loadKoffiForIokit();
-  let lib;
-  try {
-    lib = koffi.load(path);
-  } catch (cause) {
-    throw new PassthroughError('PT_ERR_NOT_SUPPORTED', `cannot load ${path}`, { path }, { cause });
-  }
-  const out = {} as Record<K, (...args: unknown[]) => unknown>;
-  for (const name of Object.keys(declarations) as K[]) out[name] = lib.func(declarations[name]);
-  return out;
+  return bindFunctions(openLibrary(loadKoffiForIokit(), path), declarations);
 }

@@ -45,7 +45,7 @@ import {
   type IrqWords,
   type MappedMemory,
 } from './contract.js';
-import { codeForKernReturn, dextError } from './kern-return.js';
+import { closedConnectionError, dextError, mapMemoryError } from './kern-return.js';
 import { NativeMappedMemory } from './iokit-mapped-memory.js';
 import { NotifyPort, sendWake } from './iokit-notify-port.js';
 import { forEachObject, stringProperty } from './iokit-registry.js';
@@ -72,15 +72,6 @@ function bindingsFor(libraries: IokitLibraryPaths | undefined): IokitBindings {
     });
   }
   return loadIokitBindings(libraries ?? MACOS_LIBRARY_PATHS);
-}
-
-function mapError(kr: number, what: string, type: number, bdf: Bdf): PassthroughError {
-  const u = kr >>> 0;
-  return new PassthroughError(codeForKernReturn(u), `${what}(type ${type}) failed: ${ioReturnName(u)} (0x${u.toString(16)})`, {
-    bdf,
-    memoryType: type,
-    kernReturn: u,
-  });
 }
 
 /**
@@ -168,11 +159,7 @@ export class IokitDextClient implements DextClient {
 
   #checkOpen(selector: number): void {
     if (!this.#closed) return;
-    const selectorName = SELECTOR_NAMES[selector] ?? 'MapMemory';
-    throw new PassthroughError('PT_ERR_CLOSED', `${selectorName}: the dext connection is closed`, {
-      bdf: this.bdf,
-      ...(selector >= 0 ? { selector, selectorName } : {}),
-    });
+    throw closedConnectionError(selector, this.bdf);
   }
 
   /** Selector 0. */
@@ -425,7 +412,7 @@ export class IokitDextClient implements DextClient {
     // SAFETY: addr/size are live outs for the synchronous call; the mapping belongs to the
     // connection until IOConnectUnmapMemory64 or IOServiceClose (both release our views first).
     const kr = this.#b.IOConnectMapMemory64(this.#conn, type, this.#b.machTaskSelf(), addr, size, options);
-    if (kr !== IOReturn.Success) throw mapError(kr, 'MapMemory', type, this.bdf);
+    if (kr !== IOReturn.Success) throw mapMemoryError(kr, 'MapMemory', type, this.bdf);
     const lengthBytes = Number(size[0]!);
     if (addr[0] === 0n || !Number.isSafeInteger(lengthBytes) || lengthBytes <= 0) {
       throw new PassthroughError('PT_ERR_KERN_RETURN', `MapMemory(type ${type}) returned an empty mapping`, {
@@ -451,7 +438,7 @@ export class IokitDextClient implements DextClient {
     mem?.release(); // views die before the memory does
     // SAFETY: the address came from mapMemory of this connection; our view is released above.
     const kr = this.#b.IOConnectUnmapMemory64(this.#conn, type, this.#b.machTaskSelf(), address);
-    if (kr !== IOReturn.Success) throw mapError(kr, 'UnmapMemory', type, this.bdf);
+    if (kr !== IOReturn.Success) throw mapMemoryError(kr, 'UnmapMemory', type, this.bdf);
     if (i >= 0) list.splice(i, 1);
   }
 

@@ -4,6 +4,7 @@
  * same dext answer becomes the same typed error everywhere.
  */
 import { PassthroughError, type ErrorCode, type ErrorContext } from '../errors.js';
+import type { Bdf } from '../types.js';
 import { IOReturn, SELECTOR_NAMES, ioReturnName } from './contract.js';
 
 /** IOReturn value → error code. Anything not listed is PT_ERR_KERN_RETURN. */
@@ -42,4 +43,30 @@ export function dextError(kr: number, selector: number, context: ErrorContext = 
     `${selectorName} failed: ${ioReturnName(u)} (0x${u.toString(16)})`,
     { ...context, selector, selectorName, kernReturn: u },
   );
+}
+
+/**
+ * The typed error for a failed IOConnectMapMemory64 / IOConnectUnmapMemory64
+ * (`what` is `MapMemory` or `UnmapMemory`) of memory type `memoryType`:
+ * `<what>(type <n>) failed: <IOReturnName> (0x…)` with bdf, memoryType and kernReturn.
+ */
+export function mapMemoryError(kr: number, what: 'MapMemory' | 'UnmapMemory', memoryType: number, bdf: Bdf): PassthroughError {
+  const u = kr >>> 0;
+  return new PassthroughError(codeForKernReturn(u), `${what}(type ${memoryType}) failed: ${ioReturnName(u)} (0x${u.toString(16)})`, {
+    bdf,
+    memoryType,
+    kernReturn: u,
+  });
+}
+
+/**
+ * PT_ERR_CLOSED for a call on a closed dext connection. `selector` < 0 stands
+ * for a memory map/unmap (named `MapMemory`, no selector in the context).
+ */
+export function closedConnectionError(selector: number, bdf: Bdf): PassthroughError {
+  const selectorName = selector < 0 ? 'MapMemory' : (SELECTOR_NAMES[selector] ?? `selector ${selector}`);
+  return new PassthroughError('PT_ERR_CLOSED', `${selectorName}: the dext connection is closed`, {
+    bdf,
+    ...(selector < 0 ? {} : { selector, selectorName }),
+  });
 }

@@ -129,6 +129,19 @@ export class LinuxInterruptSource implements InterruptSource {
     return this.#uring !== undefined;
   }
 
+  /** Delivers one signalled vector to its sink (INTx as vector 0), tracing `pcipt:irq:deliver`. */
+  #deliver(e: VectorEntry): void {
+    if (traceEnabled('pcipt:irq:deliver')) {
+      trace('pcipt:irq:deliver', { bdf: this.#bdf, vector: e.vector, mode: MODE_NAMES[e.index] ?? String(e.index) });
+    }
+    e.sink.deliver(e.index === IrqIndex.INTX ? 0 : e.vector);
+  }
+
+  /** After a poll: reads (resets) the wake eventfd when its pollfd (index 0; revents at Int16Array index 3) is readable. */
+  #consumeWake(revents: Int16Array): void {
+    if ((revents[3]! & Libc.POLLIN) !== 0) this.#lc.read(this.#wakeFd, this.#scratch, 8);
+  }
+
   /** Consumes the ring's completions and delivers each vector once, lowest first. */
   #drainUring(): number {
     const u = this.#uring!;
@@ -141,10 +154,7 @@ export class LinuxInterruptSource implements InterruptSource {
       hit[i] = 0;
       const e = entries[i]!;
       delivered++;
-      if (traceEnabled('pcipt:irq:deliver')) {
-        trace('pcipt:irq:deliver', { bdf: this.#bdf, vector: e.vector, mode: MODE_NAMES[e.index] ?? String(e.index) });
-      }
-      e.sink.deliver(e.index === IrqIndex.INTX ? 0 : e.vector);
+      this.#deliver(e);
     }
     return delivered;
   }
@@ -152,18 +162,15 @@ export class LinuxInterruptSource implements InterruptSource {
   /** Reads every ready fd after a poll over `pollfds`/`revents`/`entries`; delivers; returns the count. */
   #drain(revents: Int16Array, entries: readonly VectorEntry[]): number {
     let delivered = 0;
+    this.#consumeWake(revents);
     // revents of pollfd i is the i16 at byte 6 → Int16Array index 4i+3.
-    if ((revents[3]! & Libc.POLLIN) !== 0) this.#lc.read(this.#wakeFd, this.#scratch, 8);
     for (let i = 0; i < entries.length; i++) {
       if ((revents[4 * (i + 1) + 3]! & Libc.POLLIN) === 0) continue;
       const e = entries[i]!;
       // Non-blocking: a concurrent reader may have taken the count already (read → -1 EAGAIN).
       if (this.#lc.read(e.fd, this.#scratch, 8) !== 8) continue;
       delivered++;
-      if (traceEnabled('pcipt:irq:deliver')) {
-        trace('pcipt:irq:deliver', { bdf: this.#bdf, vector: e.vector, mode: MODE_NAMES[e.index] ?? String(e.index) });
-      }
-      e.sink.deliver(e.index === IrqIndex.INTX ? 0 : e.vector);
+      this.#deliver(e);
     }
     return delivered;
   }
@@ -171,6 +178,8 @@ export class LinuxInterruptSource implements InterruptSource {
   /** Blocking wait (poll) for up to `timeoutMs` (finite); returns the number of vectors delivered, 0 on timeout/wake/close. */
   nextSync = (timeoutMs: number): number => {
     if (this.#closed) return 0;
+    // poll() timeout: an infinite wait becomes slices (the wake fd ends it early).
+    const t = Number.isFinite(timeoutMs) ? Math.max(0, Math.floor(timeoutMs)) : ASYNC_POLL_SLICE_MS;
     const u = this.#uring;
     if (u !== undefined) {
       // Completions already queued: shared memory only, no syscall.
@@ -179,9 +188,9 @@ export class LinuxInterruptSource implements InterruptSource {
         return this.#drainUring();
       }
       this.#polls++;
-      const r = this.#lc.poll(this.#pollfds, 2, Number.isFinite(timeoutMs) ? Math.max(0, Math.floor(timeoutMs)) : ASYNC_POLL_SLICE_MS);
+      const r = this.#lc.poll(this.#pollfds, 2, t);
       if (r <= 0 || this.#closed) return 0;
-      if ((this.#revents[3]! & Libc.POLLIN) !== 0) this.#lc.read(this.#wakeFd, this.#scratch, 8);
+      this.#consumeWake(this.#revents);
       return this.#drainUring();
     }
     // Few vectors: try the (non-blocking) eventfds first. An interrupt that is already pending
@@ -197,7 +206,6 @@ export class LinuxInterruptSource implements InterruptSource {
     const pollfds = this.#pollfds;
     const revents = this.#revents;
     const entries = this.#entries;
-    const t = Number.isFinite(timeoutMs) ? Math.max(0, Math.floor(timeoutMs)) : ASYNC_POLL_SLICE_MS;
     const r = this.#lc.poll(pollfds, pollfds.length >> 3, t);
     if (r <= 0 || this.#closed) return 0;
     return this.#drain(revents, entries);
@@ -210,10 +218,7 @@ export class LinuxInterruptSource implements InterruptSource {
       const e = entries[i]!;
       if (this.#lc.read(e.fd, this.#scratch, 8) !== 8) continue;
       delivered++;
-      if (traceEnabled('pcipt:irq:deliver')) {
-        trace('pcipt:irq:deliver', { bdf: this.#bdf, vector: e.vector, mode: MODE_NAMES[e.index] ?? String(e.index) });
-      }
-      e.sink.deliver(e.index === IrqIndex.INTX ? 0 : e.vector);
+      this.#deliver(e);
     }
     return delivered;
   }
@@ -246,7 +251,7 @@ export class LinuxInterruptSource implements InterruptSource {
             if (pollfds !== this.#pollfds) {
               // The vectors changed while polling: the revents describe old fds; poll again.
             } else if (this.#uring !== undefined) {
-              if (woke) this.#lc.read(this.#wakeFd, this.#scratch, 8);
+              this.#consumeWake(revents);
               n = this.#drainUring();
             } else {
               n = this.#drain(revents, entries);

@@ -4,8 +4,9 @@
  * memory exposure by native address, and the view-factory module URL.
  */
 import type { WorkerBackend, WorkerBackendSpec } from '../backends/backend.js';
+import { nativeExposures } from '../backends/native-exposure.js';
 import { PassthroughError } from '../errors.js';
-import { type HostVa, toBdf } from '../types.js';
+import { toBdf } from '../types.js';
 import type { GroupLease } from './container.js';
 import type { LinuxWorkerOptions } from './host.js';
 import { createLinuxIommuOps, fixedProvider } from './iommu.js';
@@ -35,30 +36,16 @@ export function leaseFromSpec(spec: WorkerBackendSpec): GroupLease {
 export function createLinuxWorkerBackend(spec: WorkerBackendSpec): WorkerBackend {
   const lease = leaseFromSpec(spec);
   const container = createLinuxIommuOps(fixedProvider([lease]));
-  const exposed = new Map<bigint, Uint8Array>();
+  const exposures = nativeExposures((view) => libc().address(view));
   return {
     name: 'linux',
     container,
-    exposeHostMemory(buffer: SharedArrayBuffer, offsetBytes: number, lengthBytes: number): HostVa {
-      if (offsetBytes < 0 || lengthBytes <= 0 || offsetBytes + lengthBytes > buffer.byteLength) {
-        throw new PassthroughError('PT_ERR_OUT_OF_RANGE', 'exposed range is outside the SharedArrayBuffer', {
-          offsetBytes,
-          sizeBytes: lengthBytes,
-        });
-      }
-      const view = new Uint8Array(buffer, offsetBytes, lengthBytes);
-      // SAFETY: a SharedArrayBuffer's backing store never moves and lives while `view` is held here.
-      const va = libc().address(view);
-      exposed.set(va, view);
-      return va as HostVa;
-    },
-    unexposeHostMemory(va: HostVa): void {
-      exposed.delete(BigInt(va));
-    },
+    exposeHostMemory: exposures.expose,
+    unexposeHostMemory: exposures.unexpose,
     viewFactoryModule: LINUX_VIEW_FACTORY_MODULE,
     close(): void {
       container.close();
-      exposed.clear();
+      exposures.clear();
     },
   };
 }

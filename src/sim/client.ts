@@ -9,7 +9,6 @@
  * opener role passes to the oldest remaining claimed client. The real dext
  * closes the provider and strands them (spec §5, §9).
  */
-import { PassthroughError } from '../errors.js';
 import {
   GATED_SELECTORS,
   IOReturn,
@@ -18,7 +17,6 @@ import {
   MemoryType,
   SELECTOR_NAMES,
   Selector,
-  ioReturnName,
   type BarInfo,
   type DextClient,
   type DextIdentity,
@@ -29,7 +27,7 @@ import {
   type IrqWords,
   type MappedMemory,
 } from '../iokit/contract.js';
-import { codeForKernReturn, dextError } from '../iokit/kern-return.js';
+import { closedConnectionError, dextError, mapMemoryError } from '../iokit/kern-return.js';
 import { BarBits, CapId, Cfg, Msi, Msix } from '../pci/config-space.js';
 import { trace } from '../trace.js';
 import type { AccessWidth, Bdf } from '../types.js';
@@ -149,26 +147,17 @@ export class SimDextClientImpl implements DextClient, SimClientLink {
     this.#call(Selector.FreeDMABuffer, () => this.#freeDmaBuffer());
   }
 
+  // pcipt:dma:map / pcipt:dma:unmap belong to the ops layer (apple-iommu-ops, dma-companion), as in QEMU;
+  // the sim reports these selectors on pcipt:dext:call only, like the real client.
   registerDmaRegion(key: bigint, clientVa: bigint, sizeBytes: bigint): DmaRegionInfo {
-    let kr = 0;
-    try {
-      return this.#call(Selector.RegisterDMARegion, () => {
-        this.#touch();
-        return this.#registry.register(key, clientVa, sizeBytes);
-      });
-    } catch (e) {
-      kr = (e as PassthroughError).kernReturn ?? IOReturn.Error;
-      throw e;
-    } finally {
-      trace('pcipt:dma:map', { bdf: this.bdf, key, busAddr: this.#registry.get(key)?.chunks[0]?.busAddr, sizeBytes, kernReturn: kr });
-    }
+    return this.#call(Selector.RegisterDMARegion, () => {
+      this.#touch();
+      return this.#registry.register(key, clientVa, sizeBytes);
+    });
   }
 
   unregisterDmaRegion(key: bigint): void {
-    this.#call(Selector.UnregisterDMARegion, () => {
-      this.#registry.unregister(key);
-      trace('pcipt:dma:unmap', { bdf: this.bdf, key, kernReturn: 0 });
-    });
+    this.#call(Selector.UnregisterDMARegion, () => this.#registry.unregister(key));
   }
 
   probeDmaRegion(key: bigint, offsetBytes: bigint): bigint {
@@ -247,8 +236,7 @@ export class SimDextClientImpl implements DextClient, SimClientLink {
       if (!Array.isArray(mask) || mask.length !== 4 || mask.some((w) => typeof w !== 'bigint')) {
         fail(IOReturn.BadArgument, 'mask must be 4 bigint words');
       }
-      irq.setMask(mask);
-      trace('pcipt:irq:mask', { bdf: this.bdf, words: mask });
+      irq.setMask(mask); // pcipt:irq:mask is the ops layer's (apple_vfio_update_irq_mask)
     });
   }
 
@@ -278,11 +266,10 @@ export class SimDextClientImpl implements DextClient, SimClientLink {
       const injected = this.#ctx.faults.take('map', this.bdf, type);
       if (injected !== undefined) fail(injected, 'injected');
       const mapping = this.#map(type);
-      this.#mappings.set(mapping.address, mapping);
-      trace('pcipt:region:map', { bdf: this.bdf, region: type, sizeBytes: mapping.lengthBytes, windows: 1 });
+      this.#mappings.set(mapping.address, mapping); // pcipt:region:map is the ops layer's (by BAR index)
       return mapping;
     } catch (e) {
-      if (e instanceof SimFail) throw mapError(e.kr, 'MapMemory', type, this.bdf);
+      if (e instanceof SimFail) throw mapMemoryError(e.kr, 'MapMemory', type, this.bdf);
       throw e;
     }
   }
@@ -293,9 +280,8 @@ export class SimDextClientImpl implements DextClient, SimClientLink {
     const m = this.#mappings.get(address);
     if (address === 0n) kr = IOReturn.BadArgument;
     else if (m === undefined || m.type !== type) kr = IOReturn.NotFound;
-    if (kr !== 0) throw mapError(kr, 'UnmapMemory', type, this.bdf);
-    this.#release(m!);
-    trace('pcipt:region:unmap', { bdf: this.bdf, region: type });
+    if (kr !== 0) throw mapMemoryError(kr, 'UnmapMemory', type, this.bdf);
+    this.#release(m!); // pcipt:region:unmap is the ops layer's
   }
 
   #map(type: number): SimMapping {
@@ -414,11 +400,7 @@ export class SimDextClientImpl implements DextClient, SimClientLink {
 
   #checkOpen(selector: number): void {
     if (this.connected) return;
-    const selectorName = selector < 0 ? 'MapMemory' : SELECTOR_NAMES[selector];
-    throw new PassthroughError('PT_ERR_CLOSED', `${selectorName}: the dext connection is closed`, {
-      bdf: this.bdf,
-      ...(selector < 0 ? {} : { selector, selectorName }),
-    });
+    throw closedConnectionError(selector, this.bdf);
   }
 
   /** Runs one selector: closed check, provider check, gate, injected fault, then `body`. */
@@ -438,13 +420,4 @@ export class SimDextClientImpl implements DextClient, SimClientLink {
       throw dextError(e.kr, selector, { bdf: this.bdf });
     }
   }
-}
-
-function mapError(kr: number, what: string, type: number, bdf: Bdf): PassthroughError {
-  const u = kr >>> 0;
-  return new PassthroughError(codeForKernReturn(u), `${what}(type ${type}) failed: ${ioReturnName(u)} (0x${u.toString(16)})`, {
-    bdf,
-    memoryType: type,
-    kernReturn: u,
-  });
 }

@@ -498,7 +498,6 @@ export class SimFunctionImpl implements SimFunction {
     this.#resetMsixTable();
     if (m !== undefined && table !== undefined) this.bars.get(m.tableBar)!.u8.set(table, m.tableOffset);
     this.resetLog.push(kind);
-    trace('pcipt:device:reset', { bdf: this.bdf, ok: true, kind });
   }
 
   /** Surprise removal: config and MMIO read all ones, writes dropped, DMA and interrupts stop. */

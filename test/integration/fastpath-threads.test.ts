@@ -8,7 +8,6 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PassthroughError } from '../../src/errors.js';
 import {
   BarWindow,
   ConfigPort,
@@ -18,9 +17,11 @@ import {
   createMailboxSlowPath,
   markServerGone,
   requestUnmapAsync,
+  serveMailbox,
   type DeviceHandleDescriptor,
 } from '../../src/fastpath/index.js';
 import { atomicsWaitAsync } from '../../src/fastpath/wait-async.js';
+import { thrown as caught } from '../shared/thrown.js';
 
 const fixture = (name: string) => new URL(`../../dist/test/fixtures/${name}.js`, import.meta.url);
 const workers: Worker[] = [];
@@ -34,16 +35,6 @@ async function startServer(control: SharedArrayBuffer): Promise<Worker> {
   const [msg] = await once(w, 'message');
   expect(msg).toBe('ready');
   return w;
-}
-
-function caught(f: () => unknown): PassthroughError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof PassthroughError) return e;
-    throw e;
-  }
-  throw new Error('expected a PassthroughError');
 }
 
 describe('ConfigPort against a mailbox server in a worker', () => {
@@ -152,6 +143,77 @@ describe('ConfigPort against a mailbox server in a worker', () => {
     w.postMessage('stop');
     await once(w, 'message');
     expect(caught(() => new ConfigPort(control).read32(0)).code).toBe('PT_ERR_CLOSED');
+  });
+});
+
+describe('a lingering mailbox server and its event loop', () => {
+  /**
+   * Serves the mailbox on THIS thread (lingering as configured) while a
+   * fixture client thread runs a burst of `iterations` write+read pairs;
+   * records the server-side time of every request and every 1 ms timer tick.
+   */
+  async function burst(lingerMs: number, maxHoldMs: number, iterations: number) {
+    const control = createDeviceControlBlock();
+    const requestsAt: number[] = [];
+    const config = new Uint32Array(64);
+    const server = serveMailbox(
+      control,
+      {
+        handle(op, a, _b, c) {
+          requestsAt.push(performance.now());
+          if (op === 2) config[a >>> 2] = c;
+          return config[a >>> 2]!;
+        },
+      },
+      { lingerMs, maxHoldMs, keepAlive: false },
+    );
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 1);
+    try {
+      const w = new Worker(fixture('fastpath-config-client'), { workerData: { control, offsetBytes: 0x40, iterations } });
+      workers.push(w);
+      const [msg] = await once(w, 'message');
+      expect(msg).toEqual({ mismatches: 0 });
+      const last = requestsAt.at(-1)!;
+      // let the server fall back to waitAsync and the timer run a few times
+      while (ticks.length === 0 || ticks.at(-1)! < last + lingerMs + 5) await new Promise((r) => setTimeout(r, 1));
+      return { requestsAt, ticks, served: server.served };
+    } finally {
+      clearInterval(timer);
+      await server.stop();
+    }
+  }
+
+  it('holds the event loop for lingerMs after the last request of a burst, then lets timers run', async () => {
+    const lingerMs = 25;
+    const { requestsAt, ticks, served } = await burst(lingerMs, 1000, 50);
+    expect(served).toBe(100);
+    const last = requestsAt.at(-1)!;
+    const firstTickAfter = ticks.find((t) => t > last)!;
+    // blocked in a finite Atomics.wait until lingerMs after the last request…
+    expect(firstTickAfter - last).toBeGreaterThanOrEqual(lingerMs - 1);
+    // …and not much longer (slack for a loaded 2-core box)
+    expect(firstTickAfter - last).toBeLessThan(lingerMs + 40);
+  });
+
+  it('yields to the event loop every maxHoldMs during a continuous burst', async () => {
+    const maxHoldMs = 5;
+    const { requestsAt, ticks } = await burst(50, maxHoldMs, 6000);
+    const first = requestsAt[0]!;
+    const last = requestsAt.at(-1)!;
+    const during = [first, ...ticks.filter((t) => t > first && t < last), last];
+    let maxGapMs = 0;
+    for (let i = 1; i < during.length; i++) maxGapMs = Math.max(maxGapMs, during[i]! - during[i - 1]!);
+    // the burst is long enough for the bound to mean something
+    expect(last - first).toBeGreaterThan(5 * maxHoldMs);
+    // one hold plus slack (a setImmediate yield from the poll phase may skip one timers phase)
+    expect(maxGapMs).toBeLessThan(2 * maxHoldMs + 30);
+  });
+
+  it('with lingerMs 0, a timer runs right after the last request', async () => {
+    const { requestsAt, ticks } = await burst(0, 1000, 50);
+    const last = requestsAt.at(-1)!;
+    expect(ticks.find((t) => t > last)! - last).toBeLessThan(25);
   });
 });
 

@@ -8,7 +8,7 @@ import { createAppleContainer } from '../../src/iokit/apple-iommu-ops.js';
 import { ConnectionTable } from '../../src/iokit/connection-table.js';
 import { createSimDext, DEFAULT_SIM_MACHINE } from '../../src/sim/index.js';
 import { toBdf, type Iova } from '../../src/types.js';
-import { IrqIndex, RegionIndex } from '../../src/vfio/device-io-ops.js';
+import { attachedEduCore } from '../fixtures/vm-linux-access.js';
 import { describeEduBehaviour, type EduAccess } from '../shared/edu-behaviour.js';
 
 async function openSimEdu(): Promise<EduAccess> {
@@ -17,29 +17,9 @@ async function openSimEdu(): Promise<EduAccess> {
   const dext = createSimDext();
   const container = createAppleContainer({ driver: dext, table: new ConnectionTable() });
   const dev = container.attachDevice(bdf);
-  const region = dev.ops.regionMap(RegionIndex.BAR0);
-  if (region === undefined) throw new Error('BAR0 not mapped');
-  const mem = region.memory;
-  const queue: number[] = [];
-  dev.ops.setIrqs({ index: IrqIndex.MSI, action: 'trigger', start: 0, count: 1, sink: { deliver: (v) => queue.push(v) } });
-  const src = dev.interrupts;
+  const core = attachedEduCore(dev);
   return {
-    read32: (off) => Number(mem.read(off, 4)),
-    write32: (off, v) => mem.write(off, 4, BigInt(v >>> 0)),
-    read64: (off) => mem.read(off, 8),
-    write64: (off, v) => mem.write(off, 8, v),
-    read8: (off) => Number(mem.read(off, 1)),
-    read16: (off) => Number(mem.read(off, 2)),
-    async waitIrq(timeoutMs) {
-      if (queue.length > 0) return queue.splice(0);
-      const timer = setTimeout(() => src.wake(), Math.max(1, timeoutMs));
-      try {
-        while (queue.length === 0) if ((await src.next()) === 0) break;
-      } finally {
-        clearTimeout(timer);
-      }
-      return queue.splice(0);
-    },
+    ...core,
     async dmaBuffer(sizeBytes) {
       const sab = new SharedArrayBuffer(sizeBytes);
       const va = dext.hostMemory.expose(sab);
@@ -54,7 +34,7 @@ async function openSimEdu(): Promise<EduAccess> {
       };
     },
     async close() {
-      src.close();
+      dev.interrupts.close();
       container.detachDevice(bdf);
       dext.close();
     },

@@ -11,24 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EDU_CHECKS } from '../fixtures/vm-edu-checks.js';
+import type { CheckRecord, GuestOutput } from '../fixtures/vm-guest-results.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const HARNESS = resolve(ROOT, 'test/vm/harness/run-in-guest.sh');
 const hasQemu = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { stdio: 'ignore' }).status === 0;
-
-interface Rec {
-  device: string;
-  name: string;
-  ok: boolean;
-  skipped?: boolean;
-  error?: string;
-  value?: unknown;
-}
-interface GuestOutput {
-  results: Rec[];
-  facts: Record<string, unknown>;
-  crash?: string;
-}
 
 function runGuest(args: string[], timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
@@ -78,12 +65,12 @@ if (!hasQemu) {
       supOut = sup === undefined ? undefined : (JSON.parse(sup.slice('PCIPT_SUPERVISOR_RESULT '.length)) as GuestOutput);
     }, 180_000);
 
-    const rec = (device: string, name: string): Rec => {
+    const rec = (device: string, name: string): CheckRecord => {
       const r = out.results.find((x) => x.device === device && x.name === name);
       if (r === undefined) throw new Error(`no record for ${device} "${name}"; guest output:\n${log.slice(-3000)}`);
       return r;
     };
-    const expectOk = (device: string, name: string): Rec => {
+    const expectOk = (device: string, name: string): CheckRecord => {
       const r = rec(device, name);
       expect(r.error ?? null, `${device}: ${name}`).toBeNull();
       expect(r.ok).toBe(true);
@@ -143,7 +130,7 @@ if (!hasQemu) {
       expect(r.value).toMatchObject({ id: 0x010000ed, vectors: [0], status: 0x40 });
     });
     describe('through the public supervisor API (createSupervisor({ backend: "linux" }) → attach → DeviceHandle)', () => {
-      const srec = (name: string): Rec => {
+      const srec = (name: string): CheckRecord => {
         if (supOut === undefined) throw new Error(`the supervisor program printed no result; guest output:\n${log.slice(-3000)}`);
         expect(supOut.crash).toBeUndefined();
         const r = supOut.results.find((x) => x.name === name);

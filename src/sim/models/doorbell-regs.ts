@@ -1,5 +1,6 @@
 /**
- * The small register file shared by the `msix` and `dual` test functions:
+ * The small register file shared by the `msix` and `dual` test functions
+ * (both built on DoorbellModel, doorbell-model.ts):
  *
  * | Off   | Register | Access |
  * |-------|----------|--------|

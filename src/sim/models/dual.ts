@@ -8,11 +8,10 @@
  * the multi-function bit of the header type.
  */
 import { CapId, Msi } from '../../pci/config-space.js';
-import type { AccessWidth } from '../../types.js';
 import { parseBdf } from '../../types.js';
 import type { SimConfigSpace } from '../config-space.js';
-import { DoorbellRegisters } from './doorbell-regs.js';
-import type { DeviceModel, ModelHost, SimBarSpec } from './types.js';
+import { DoorbellModel } from './doorbell-model.js';
+import type { SimBarSpec } from './types.js';
 
 /** Options of the dual model (machine JSON). */
 export interface DualOptions {
@@ -24,39 +23,27 @@ export interface DualOptions {
 export const DualLayout = { bar0Bytes: 0x1000, scratchOffset: 0x40, scratchBytes: 0x40 } as const;
 
 /** The dual device model. */
-export class DualModel implements DeviceModel {
+export class DualModel extends DoorbellModel {
   readonly kind = 'dual';
   readonly flr = false;
   readonly bars: readonly SimBarSpec[] = [
     { index: 0, sizeBytes: DualLayout.bar0Bytes, type: 0, traps: [{ offsetBytes: 0, lengthBytes: DualLayout.bar0Bytes }] },
   ];
-  readonly vectors: number;
   readonly fn: number;
-  readonly regs: DoorbellRegisters;
-  #host!: ModelHost;
 
   constructor(bdf: string, options: DualOptions = {}) {
-    this.vectors = options.vectors ?? 4;
-    this.fn = parseBdf(bdf).function;
-    this.regs = new DoorbellRegisters({
-      id: (0x5a02 << 16) | this.fn,
-      vectors: this.vectors,
+    const fn = parseBdf(bdf).function;
+    super({
+      id: (0x5a02 << 16) | fn,
+      vectors: options.vectors ?? 4,
       scratchOffset: DualLayout.scratchOffset,
       scratchBytes: DualLayout.scratchBytes,
-      raise: (v) => this.#host.signal(v),
     });
+    this.fn = fn;
   }
 
   buildConfig(cfg: SimConfigSpace, barAddress: (index: number) => bigint): void {
-    cfg.header({
-      vendorId: 0x1234,
-      deviceId: 0x5a02,
-      revision: 0x01,
-      classCode: 0xff0000,
-      subsystemVendorId: 0x1af4,
-      subsystemId: 0x1100,
-      interruptPin: 1,
-    });
+    this.writeHeader(cfg, 0x5a02);
     cfg.bar(this.bars[0]!, barAddress(0));
     const msi = cfg.capability(CapId.MSI, 14);
     const mmc = Math.log2(this.vectors);
@@ -65,21 +52,5 @@ export class DualModel implements DeviceModel {
     cfg.setWmask(msi + Msi.ADDRESS_LO, 4, 0xffff_fffc);
     cfg.setWmask(msi + 8, 4, 0xffff_ffff);
     cfg.setWmask(msi + 0x0c, 2, 0xffff);
-  }
-
-  attach(host: ModelHost): void {
-    this.#host = host;
-  }
-
-  mmioRead(_bar: number, off: number, width: AccessWidth): bigint {
-    return this.regs.read(off, width);
-  }
-
-  mmioWrite(_bar: number, off: number, width: AccessWidth, value: bigint): void {
-    this.regs.write(off, width, value);
-  }
-
-  reset(): void {
-    this.regs.reset();
   }
 }

@@ -14,11 +14,10 @@
  * the fast-path benchmarks read and write directly.
  */
 import { CapId, Msix } from '../../pci/config-space.js';
-import type { AccessWidth } from '../../types.js';
 import type { SimConfigSpace } from '../config-space.js';
-import { DoorbellRegisters } from './doorbell-regs.js';
+import { DoorbellModel } from './doorbell-model.js';
 import { addPcieEndpoint } from './pcie.js';
-import type { DeviceModel, ModelHost, SimBarSpec } from './types.js';
+import type { SimBarSpec } from './types.js';
 
 /** Options of the msix model (machine JSON). */
 export interface MsixOptions {
@@ -41,16 +40,18 @@ export const MsixLayout = {
 } as const;
 
 /** The msix device model. */
-export class MsixModel implements DeviceModel {
+export class MsixModel extends DoorbellModel {
   readonly kind = 'msix';
   readonly flr = true;
   readonly bars: readonly SimBarSpec[];
-  readonly vectors: number;
-  readonly regs: DoorbellRegisters;
-  #host!: ModelHost;
 
   constructor(options: MsixOptions = {}) {
-    this.vectors = options.vectors ?? 256;
+    super({
+      id: (0x5a01 << 16) | 1,
+      vectors: options.vectors ?? 256,
+      scratchOffset: MsixLayout.scratchOffset,
+      scratchBytes: MsixLayout.scratchBytes,
+    });
     const ram = options.ramBarBytes ?? 1024 * 1024;
     // The table of 2048 entries needs 32 KiB: grow BAR0 so table and PBA keep their own pages.
     const tableBytes = Math.max(0x4000, Math.ceil((this.vectors * 16) / 0x4000) * 0x4000);
@@ -63,13 +64,6 @@ export class MsixModel implements DeviceModel {
       },
       { index: 2, sizeBytes: ram, type: 0x4 | 0x8, traps: [] },
     ];
-    this.regs = new DoorbellRegisters({
-      id: (0x5a01 << 16) | 1,
-      vectors: this.vectors,
-      scratchOffset: MsixLayout.scratchOffset,
-      scratchBytes: MsixLayout.scratchBytes,
-      raise: (v) => this.#host.signal(v),
-    });
   }
 
   /** Offset of the PBA inside BAR0. */
@@ -78,15 +72,7 @@ export class MsixModel implements DeviceModel {
   }
 
   buildConfig(cfg: SimConfigSpace, barAddress: (index: number) => bigint): void {
-    cfg.header({
-      vendorId: 0x1234,
-      deviceId: 0x5a01,
-      revision: 0x01,
-      classCode: 0xff0000,
-      subsystemVendorId: 0x1af4,
-      subsystemId: 0x1100,
-      interruptPin: 1,
-    });
+    this.writeHeader(cfg, 0x5a01);
     for (const b of this.bars) cfg.bar(b, barAddress(b.index));
     addPcieEndpoint(cfg, { flr: true });
     const cap = cfg.capability(CapId.MSIX, 12);
@@ -94,21 +80,5 @@ export class MsixModel implements DeviceModel {
     cfg.setWmask(cap + Msix.FLAGS, 2, Msix.FLAGS_ENABLE | Msix.FLAGS_MASKALL);
     cfg.set(cap + Msix.TABLE, 4, MsixLayout.tableOffset | 0);
     cfg.set(cap + Msix.PBA, 4, this.pbaOffset | 0);
-  }
-
-  attach(host: ModelHost): void {
-    this.#host = host;
-  }
-
-  mmioRead(_bar: number, off: number, width: AccessWidth): bigint {
-    return this.regs.read(off, width);
-  }
-
-  mmioWrite(_bar: number, off: number, width: AccessWidth, value: bigint): void {
-    this.regs.write(off, width, value);
-  }
-
-  reset(): void {
-    this.regs.reset();
   }
 }

@@ -349,7 +349,10 @@ describe('rule 8: BAR access', () => {
     expect(m.memory.read(src, 8)).toBe(0x1122334455667788n);
     expect(le(dev.ops.regionRead(0, src, 8))).toBe(0x1122334455667788n);
     expect(le(dev.ops.regionRead(0, src, 4))).toBe(0x55667788n);
-    expect(le(dev.ops.regionRead(0, src, 2))).toBe(0xffffn); // edu answers narrow reads with all ones: the width reached it
+    // the exact width reaches the device: edu answers an 8-byte read below 0x80 with all ones,
+    // and QEMU's memory core answers a 2-byte access with 0 (edu's min_access_size is 4)
+    expect(le(dev.ops.regionRead(0, 0x00, 8))).toBe(0xffffffffffffffffn);
+    expect(le(dev.ops.regionRead(0, src, 2))).toBe(0n);
     // a trapped register: edu's liveness check answers the inverted value
     dev.ops.regionWrite(0, 0x04, bytesLe(0x12345678n, 4));
     expect(le(dev.ops.regionRead(0, 0x04, 4))).toBe(0xedcba987n);

@@ -6,7 +6,6 @@ import { createSimDext } from '../../../src/sim/index.js';
 import { createAppleContainer, type AppleContainer } from '../../../src/iokit/apple-iommu-ops.js';
 import { ConnectionTable } from '../../../src/iokit/connection-table.js';
 import type { DextClient } from '../../../src/iokit/contract.js';
-import { PassthroughError } from '../../../src/errors.js';
 import { toBdf } from '../../../src/types.js';
 
 /** The default machine's functions. */
@@ -56,12 +55,4 @@ export function rig(dmaRouting: 'container' | 'companion' = 'container'): {
 }
 
 /** The error `fn` throws (fails the test when it does not throw). */
-export function thrown(fn: () => unknown): PassthroughError {
-  try {
-    fn();
-  } catch (e) {
-    if (!PassthroughError.is(e)) throw e;
-    return e;
-  }
-  throw new Error('expected a PassthroughError, nothing was thrown');
-}
+export { thrown } from '../../shared/thrown.js';

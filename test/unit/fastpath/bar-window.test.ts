@@ -8,16 +8,7 @@ import {
   requestUnmapAsync,
   type SlowPath,
 } from '../../../src/fastpath/index.js';
-
-function caught(f: () => unknown): PassthroughError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof PassthroughError) return e;
-    throw e;
-  }
-  throw new Error('expected a PassthroughError');
-}
+import { thrown as caught } from '../../shared/thrown.js';
 
 function fakeSlowPath() {
   const calls: string[] = [];

@@ -10,16 +10,8 @@ import {
   markServerGone,
   serveMailbox,
 } from '../../../src/fastpath/index.js';
-
-function caught(f: () => unknown): PassthroughError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof PassthroughError) return e;
-    throw e;
-  }
-  throw new Error('expected a PassthroughError');
-}
+import { kDefaultLingerMs, kDefaultMaxHoldMs } from '../../../src/fastpath/mailbox.js';
+import { thrown as caught } from '../../shared/thrown.js';
 
 describe('mailbox client without a live server', () => {
   it('times out with PT_ERR_TIMEOUT when nobody serves', () => {
@@ -54,6 +46,22 @@ describe('mailbox client without a live server', () => {
     expect(caught(() => new MailboxClient(createDeviceControlBlock(), { timeoutMs: Infinity })).code).toBe(
       'PT_ERR_INVALID_ARGUMENT',
     );
+  });
+});
+
+describe('mailbox server options', () => {
+  it.each([{ lingerMs: -1 }, { lingerMs: Infinity }, { maxHoldMs: 0 }, { maxHoldMs: Infinity }, { blockingSliceMs: -1 }])(
+    'refuses %o with PT_ERR_INVALID_ARGUMENT',
+    (opts) => {
+      expect(caught(() => serveMailbox(createDeviceControlBlock(), { handle: () => 0 }, opts)).code).toBe(
+        'PT_ERR_INVALID_ARGUMENT',
+      );
+    },
+  );
+
+  it('lingers by default, within the documented defaults', () => {
+    expect(kDefaultLingerMs).toBeGreaterThan(0);
+    expect(kDefaultMaxHoldMs).toBeGreaterThanOrEqual(kDefaultLingerMs);
   });
 });
 

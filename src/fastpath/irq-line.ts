@@ -29,6 +29,7 @@ import {
   kIrqRaisedIndex,
   kIrqSeqIndex,
   kIrqVectors,
+  kIrqWaitersIndex,
 } from './layout.js';
 
 /** IRQ counters of a device (all since the control block was created). */
@@ -102,7 +103,12 @@ export class IrqLine {
       Atomics.add(w, kIrqCoalescedIndex, 1);
     } else {
       Atomics.add(w, kIrqSeqIndex, 1);
-      Atomics.notify(w, kIrqSeqIndex);
+      // Dekker with sequentially consistent atomics: the waiter adds itself to
+      // kIrqWaitersIndex BEFORE Atomics.wait re-checks the sequence word, and we
+      // read the waiters count AFTER bumping it. Either we see the waiter and
+      // notify (wait and notify serialise in V8's futex table), or the waiter's
+      // re-check sees the new sequence and never parks. No lost wake-up.
+      if (Atomics.load(w, kIrqWaitersIndex) !== 0) Atomics.notify(w, kIrqSeqIndex);
     }
     // Counted after the signal, off the latency path. Counter snapshots are
     // not atomic as a set anyway; at rest raised = delivered + coalesced + pending.
@@ -138,7 +144,7 @@ export class IrqLine {
     }
     if (fresh !== 0) {
       Atomics.add(w, kIrqSeqIndex, 1);
-      Atomics.notify(w, kIrqSeqIndex);
+      if (Atomics.load(w, kIrqWaitersIndex) !== 0) Atomics.notify(w, kIrqSeqIndex); // see raise()
     }
     if (masked !== 0) Atomics.add(w, kIrqMaskedIndex, masked);
     if (accepted !== 0) Atomics.add(w, kIrqRaisedIndex, accepted);
@@ -252,7 +258,12 @@ export class IrqLine {
       s = Atomics.load(w, kIrqSeqIndex);
       if (s !== lastSeq) return s;
     }
-    Atomics.wait(w, kIrqSeqIndex, lastSeq, timeoutMs);
+    Atomics.add(w, kIrqWaitersIndex, 1);
+    try {
+      Atomics.wait(w, kIrqSeqIndex, lastSeq, timeoutMs);
+    } finally {
+      Atomics.sub(w, kIrqWaitersIndex, 1);
+    }
     return Atomics.load(w, kIrqSeqIndex);
   }
 
@@ -268,10 +279,16 @@ export class IrqLine {
     const s = Atomics.load(w, kIrqSeqIndex);
     if (s !== lastSeq) return Promise.resolve(s);
     if (!(timeoutMs >= 0 && timeoutMs < Infinity)) badTimeout(timeoutMs);
+    // Counted as a waiter before waitAsync re-checks the value (see raise()).
+    Atomics.add(w, kIrqWaitersIndex, 1);
     const r = atomicsWaitAsync(w, kIrqSeqIndex, lastSeq, timeoutMs);
-    if (!r.async) return Promise.resolve(Atomics.load(w, kIrqSeqIndex));
+    if (!r.async) {
+      Atomics.sub(w, kIrqWaitersIndex, 1);
+      return Promise.resolve(Atomics.load(w, kIrqSeqIndex));
+    }
     const keepAlive = setTimeout(noop, Math.min(2 ** 31 - 1, timeoutMs + 1));
     return r.value.then(() => {
+      Atomics.sub(w, kIrqWaitersIndex, 1);
       clearTimeout(keepAlive);
       return Atomics.load(w, kIrqSeqIndex);
     });

@@ -36,7 +36,7 @@
 import { PassthroughError } from '../errors.js';
 
 /** Bump when any index below changes meaning; checked by {@link checkLayout}. */
-export const kLayoutVersion = 0x7063_0001;
+export const kLayoutVersion = 0x7063_0002;
 
 /** Cache line size the layout separates hot words by, in bytes. */
 export const kCacheLineBytes = 64;
@@ -62,6 +62,12 @@ export const kBarCountIndex = 2;
 // ---- line 1: IRQ doorbell ---------------------------------------------------
 /** IRQ sequence word: bumped once per raise that set a new pending bit, then notified. */
 export const kIrqSeqIndex = line(1);
+/**
+ * Waiters parked (or about to park) on {@link kIrqSeqIndex}. A raise notifies
+ * only when it is non-zero, so a spinning consumer costs the producer no
+ * futex call. Same line as the sequence word: both sides touch it together.
+ */
+export const kIrqWaitersIndex = line(1) + 1;
 
 // ---- lines 2–3: IRQ bitmaps -------------------------------------------------
 /** First of the 8 pending words; vector v is bit (v & 31) of word (v >>> 5). */

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ConfigPort, createDeviceControlBlock, type MailboxServerOptions } from '../src/fastpath/index.js';
+import { kDefaultClientSpinIterations } from '../src/fastpath/mailbox.js';
 import type { ConfigBenchApi } from './config-worker.js';
 import { kConfigBenchBytes, kPingIndex, kPingLoopIndex, kPingStopIndex, kPongIndex } from './config-shared.js';
 import { machineInfo, resultFromLatencies, targetRatio, type BenchReport, type SuiteOptions } from './report.js';
@@ -24,7 +25,7 @@ const kRounds = 4;
 export interface ConfigSuiteOptions extends SuiteOptions {
   /** Mailbox server options in the worker (default: the server's defaults, lingering included). */
   server?: MailboxServerOptions;
-  /** ConfigPort client spin budget (default 0). */
+  /** ConfigPort client spin budget (default: the port's, {@link kDefaultClientSpinIterations}). */
   clientSpinIterations?: number;
 }
 
@@ -45,12 +46,16 @@ export async function runConfigSuite(opts: ConfigSuiteOptions = {}): Promise<Ben
     transferList: [port2],
   });
   const remote = Comlink.wrap<ConfigBenchApi>(nodeEndpoint(port1 as unknown as Parameters<typeof nodeEndpoint>[0]));
-  const port = new ConfigPort(control, { timeoutMs: 2000, spinIterations: opts.clientSpinIterations ?? 0 });
+  const clientSpin = opts.clientSpinIterations ?? kDefaultClientSpinIterations;
+  const port = new ConfigPort(control, { timeoutMs: 2000, spinIterations: clientSpin });
   let sink = 0;
 
-  const pingpongOnce = (): void => {
+  // The raw round trip; `spin` polls before parking, as the ConfigPort client
+  // does, for the like-for-like baseline.atomics.pingpong.spin.
+  const pingpongOnce = (spin = 0): void => {
     const seq = Atomics.add(w, kPingIndex, 1) + 1;
     Atomics.notify(w, kPingIndex);
+    for (let i = 0; i < spin && Atomics.load(w, kPongIndex) !== seq; i++);
     for (let tries = 0; Atomics.load(w, kPongIndex) !== seq; tries++) {
       if (tries > 5) throw new Error('config bench: ping-pong partner stopped answering');
       Atomics.wait(w, kPongIndex, Atomics.load(w, kPongIndex), 1000);
@@ -59,14 +64,15 @@ export async function runConfigSuite(opts: ConfigSuiteOptions = {}): Promise<Ben
 
   try {
     await once(worker, 'message');
-    const total = kRounds * 4;
+    const total = kRounds * 5;
     const samples = new Map<string, number[]>([
       ['config.read32', []],
       ['config.read32.blocking', []],
       ['baseline.atomics.pingpong', []],
+      ['baseline.atomics.pingpong.spin', []],
       ['rpc.comlink.call', []],
     ]);
-    const slice = durationMs / kRounds / 4;
+    const slice = durationMs / kRounds / 5;
     const switchServer = async (mode: 'serve:async' | 'serve:blocking') => {
       const serving = once(worker, 'message');
       worker.postMessage(mode);
@@ -98,6 +104,9 @@ export async function runConfigSuite(opts: ConfigSuiteOptions = {}): Promise<Ben
       await run('baseline.atomics.pingpong', () => {
         for (let i = 0; i < kBatch; i++) pingpongOnce();
       });
+      await run('baseline.atomics.pingpong.spin', () => {
+        for (let i = 0; i < kBatch; i++) pingpongOnce(clientSpin);
+      });
       const left = once(worker, 'message');
       Atomics.store(w, kPingStopIndex, 1);
       await left;
@@ -111,6 +120,8 @@ export async function runConfigSuite(opts: ConfigSuiteOptions = {}): Promise<Ben
     const report: BenchReport = { suite: 'config', machine: machineInfo(), results };
     report.ratios = [
       targetRatio(report, 'config.read32', 'baseline.atomics.pingpong', 'p50', 'max', 1.3),
+      // Like for like: the raw round trip with the same client spin before parking.
+      targetRatio(report, 'config.read32', 'baseline.atomics.pingpong.spin', 'p50', 'max', 1.3),
       targetRatio(report, 'config.read32', 'rpc.comlink.call', 'p50', 'min', 1.5),
       targetRatio(report, 'config.read32.blocking', 'baseline.atomics.pingpong', 'p50', 'max', 1.3),
       targetRatio(report, 'config.read32.blocking', 'rpc.comlink.call', 'p50', 'min', 1.5),

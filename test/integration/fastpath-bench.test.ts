@@ -38,6 +38,6 @@ describe('fast-path bench suites', () => {
 
   it('config', async () => {
     const r = await runConfigSuite({ durationMs: 400 });
-    checkReport(r, 'config', ['config.read32', 'config.read32.blocking', 'baseline.atomics.pingpong', 'rpc.comlink.call']);
+    checkReport(r, 'config', ['config.read32', 'config.read32.blocking', 'baseline.atomics.pingpong', 'baseline.atomics.pingpong.spin', 'rpc.comlink.call']);
   });
 });

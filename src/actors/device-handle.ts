@@ -63,7 +63,11 @@ export interface DeviceHandle {
    * empty book: the restarted function has no mapping (map again).
    */
   readonly dma: DmaMap;
-  /** Resets the function (FLR / hot reset). Rejects PT_ERR_INVALID_STATE unless ready, PT_ERR_IO on failure. */
+  /**
+   * Resets the function (FLR / hot reset). Rejects PT_ERR_INVALID_STATE unless ready; PT_ERR_NOT_SUPPORTED
+   * when the device offers no reset (it stays ready, nothing was touched); PT_ERR_IO when the reset
+   * fails (the device is then faulted).
+   */
   reset(): Promise<void>;
   /** This device's statistics. */
   stats(): Promise<DeviceStats>;

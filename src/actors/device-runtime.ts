@@ -337,9 +337,16 @@ export class DeviceRuntime {
         state: String(snap.value),
       });
     }
+    const refusals = snap.context.refusals;
     actor.send({ type: 'device.reset' });
     const after = await waitFor(actor, (s) => !s.matches('resetting'));
-    if (after.matches('ready')) return null;
+    if (after.matches('ready')) {
+      // Refused without touching the device (no reset on offer): still ready, the caller is told.
+      if (after.context.refusals !== refusals && after.context.lastRefusal !== undefined) {
+        throw PassthroughError.fromJSON(after.context.lastRefusal);
+      }
+      return null;
+    }
     const cause = after.context.cause;
     throw cause === undefined
       ? new PassthroughError('PT_ERR_CANCELLED', 'reset interrupted', { bdf: this.#bdf })

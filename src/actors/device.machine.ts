@@ -49,6 +49,14 @@ export interface DeviceMachineContext {
   faultedIn: string | undefined;
   /** Completed resets. */
   resets: number;
+  /**
+   * Resets the device refused without touching it (PT_ERR_NOT_SUPPORTED: no
+   * FLR/hot reset on offer, e.g. QEMU's edu through VFIO); the device stays
+   * ready and the caller gets {@link lastRefusal}.
+   */
+  refusals: number;
+  /** The last refused reset's error. */
+  lastRefusal: SerializedError | undefined;
   /** Error recorded by a failed or late teardown (the device still reaches `stopped`). */
   teardownError: SerializedError | undefined;
 }
@@ -149,12 +157,20 @@ const machineSetup = setup({
       teardownError: timeoutError(context, 'stopping', context.stopTimeoutMs),
     })),
     countReset: assign(({ context }) => ({ resets: context.resets + 1 })),
+    recordRefusal: assign(({ context, event }) => ({
+      refusals: context.refusals + 1,
+      lastRefusal: serialize((event as unknown as { error: unknown }).error, context),
+    })),
     /** Called on entry to ready (worker: report state, release waiters). */
     onReady: () => {},
     /** Called on entry to faulted (worker: stop the pump, mark the mailbox gone, report). */
     onFaulted: () => {},
     /** Called on entry to stopped. */
     onStopped: () => {},
+  },
+  guards: {
+    /** The reset step failed with PT_ERR_NOT_SUPPORTED: refused before anything was touched. */
+    resetRefused: ({ event }) => PassthroughError.is((event as unknown as { error: unknown }).error, 'PT_ERR_NOT_SUPPORTED'),
   },
   delays: {
     stepTimeout: ({ context }) => context.stepTimeoutMs,
@@ -173,6 +189,8 @@ export const deviceMachine = machineSetup.createMachine({
     cause: undefined,
     faultedIn: undefined,
     resets: 0,
+    refusals: 0,
+    lastRefusal: undefined,
     teardownError: undefined,
   }),
   initial: 'spawning',
@@ -239,7 +257,11 @@ export const deviceMachine = machineSetup.createMachine({
         src: 'resetDevice',
         input: stepInput,
         onDone: { target: 'ready', actions: 'countReset' },
-        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'resetting' } } },
+        onError: [
+          // A reset the device does not offer changed nothing: back to ready, the caller is told.
+          { guard: 'resetRefused', target: 'ready', actions: 'recordRefusal' },
+          { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'resetting' } } },
+        ],
       },
       after: {
         stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'resetting' } } },

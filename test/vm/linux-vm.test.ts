@@ -2,9 +2,14 @@
  * The linux backend on real VFIO: boots a TCG guest (test/vm/harness) with an
  * emulated VT-d IOMMU and QEMU edu devices (two single-function slots plus a
  * two-function slot whose functions share one IOMMU group) bound to vfio-pci,
- * runs the compiled in-guest program dist/test/fixtures/vm-linux-edu.js with
- * the host's node over 9p, and asserts on each JSON record it prints.
- * One boot (~6 s). Skips, saying what to install, when qemu-system-x86_64 is missing.
+ * runs the compiled in-guest programs with the host's node over 9p, and asserts
+ * on each JSON record they print (by name: a missing record fails):
+ * - dist/test/fixtures/vm-linux-edu.js: the linux backend's own API, every function;
+ * - dist/test/fixtures/vm-linux-supervisor.js: ONE supervisor attaching one edu,
+ *   then two edus at once, then the two-function slot, through DeviceHandle
+ *   (BarWindow / IrqLine / DmaMap), with refused second attaches, reset, detach
+ *   (fds checked) and close (the program must end by itself).
+ * One boot (~20 s guest time). Skips, saying what to install, when qemu-system-x86_64 is missing.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -48,12 +53,13 @@ if (!hasQemu) {
   describe('linux VFIO backend in a QEMU guest (edu, --iommu intel)', () => {
     let out: GuestOutput;
     let supOut: GuestOutput | undefined;
+    let supExit: unknown;
     let log = '';
     beforeAll(async () => {
       const r = await runGuest(
         [
           '--iommu', 'intel', '--edu', '2', '--edu-mf', '--timeout', '150', '--', 'bash', '-c',
-          'node dist/test/fixtures/vm-linux-edu.js; node dist/test/fixtures/vm-linux-supervisor.js 0000:00:10.0',
+          'node dist/test/fixtures/vm-linux-edu.js; node dist/test/fixtures/vm-linux-supervisor.js 0000:00:10.0 0000:00:11.0 0000:00:18.0 0000:00:18.1',
         ],
         170_000,
       );
@@ -63,6 +69,8 @@ if (!hasQemu) {
       out = JSON.parse(line.slice('PCIPT_RESULT '.length)) as GuestOutput;
       const sup = r.stdout.split('\n').find((l) => l.startsWith('PCIPT_SUPERVISOR_RESULT '));
       supOut = sup === undefined ? undefined : (JSON.parse(sup.slice('PCIPT_SUPERVISOR_RESULT '.length)) as GuestOutput);
+      const exit = r.stdout.split('\n').find((l) => l.startsWith('PCIPT_SUPERVISOR_EXIT '));
+      supExit = exit === undefined ? undefined : JSON.parse(exit.slice('PCIPT_SUPERVISOR_EXIT '.length));
     }, 180_000);
 
     const rec = (device: string, name: string): CheckRecord => {
@@ -129,30 +137,102 @@ if (!hasQemu) {
       const r = expectOk('0000:00:10.0', 'worker thread attaches from the supervisor-thread fds; MSI raise/ack there');
       expect(r.value).toMatchObject({ id: 0x010000ed, vectors: [0], status: 0x40 });
     });
-    describe('through the public supervisor API (createSupervisor({ backend: "linux" }) → attach → DeviceHandle)', () => {
-      const srec = (name: string): CheckRecord => {
+    describe('through the public supervisor API (one supervisor: createSupervisor({ backend: "linux" }) → attach → DeviceHandle)', () => {
+      const sup = (): GuestOutput => {
         if (supOut === undefined) throw new Error(`the supervisor program printed no result; guest output:\n${log.slice(-3000)}`);
-        expect(supOut.crash).toBeUndefined();
-        const r = supOut.results.find((x) => x.name === name);
-        if (r === undefined) throw new Error(`no supervisor record "${name}"`);
-        expect(r.error ?? null, name).toBeNull();
+        return supOut;
+      };
+      const srecAny = (device: string, name: string): CheckRecord => {
+        const r = sup().results.find((x) => x.device === device && x.name === name);
+        if (r === undefined) throw new Error(`no supervisor record for ${device} "${name}"; guest output:\n${log.slice(-3000)}`);
+        return r;
+      };
+      const srec = (device: string, name: string): CheckRecord => {
+        const r = srecAny(device, name);
+        expect(r.error ?? null, `${device}: ${name}`).toBeNull();
         expect(r.ok).toBe(true);
         return r;
       };
-      for (const c of EDU_CHECKS) {
-        it(`edu behaviour via BarWindow / IrqLine / DmaMap: ${c.name}`, () => {
-          expect(srec(c.name).skipped ?? false).toBe(false);
+      const eduChecks = (phase: string, bdf: string, what: string, except: string[] = []) => {
+        for (const c of EDU_CHECKS) {
+          if (except.includes(c.name)) continue;
+          it(`${what}: ${c.name}`, () => {
+            expect(srec(`${phase}:${bdf}`, c.name).skipped ?? false).toBe(false);
+          });
+        }
+      };
+      const DMA = 'DMA round trip RAM -> device -> RAM';
+
+      it('the program ran to the end and, after supervisor.close(), ended by itself (no process.exit)', () => {
+        expect(sup().crash).toBeUndefined();
+        expect(supExit, 'the PCIPT_SUPERVISOR_EXIT line').toMatchObject({ natural: true, code: 0 });
+      });
+
+      describe('one edu (0000:00:10.0): BarWindow / IrqLine / DmaMap', () => {
+        eduChecks('one', '0000:00:10.0', 'edu behaviour');
+        it('a second attach of the owned function is refused with PT_ERR_DUPLICATE_OWNER', () => {
+          srec('one:0000:00:10.0', 'second attach of an owned function → PT_ERR_DUPLICATE_OWNER');
         });
-      }
-      it('a second attach of the owned function is refused with PT_ERR_DUPLICATE_OWNER', () => {
-        srec('second attach of an owned function → PT_ERR_DUPLICATE_OWNER');
+        it('reset reports the typed PT_ERR_NOT_SUPPORTED (edu has no reset method)', () => {
+          expect(srec('one:0000:00:10.0', 'reset through the handle (edu has no reset method: a typed error)').value).toBe('PT_ERR_NOT_SUPPORTED');
+        });
+        // After the refused reset: MMIO and MSI through the IrqLine keep working.
+        eduChecks('after-reset', '0000:00:10.0', 'after the refused reset', [DMA]);
+        it('after the refused reset: the state and DMA records exist', () => {
+          srec('one:0000:00:10.0', 'state after the reset attempt');
+          srecAny('after-reset:0000:00:10.0', DMA);
+        });
+        // A reset the device does not offer is refused before anything is touched: the
+        // device stays ready (device.machine's resetRefused guard) and DMA keeps working.
+        it('after the refused reset the device is still ready and DMA works', () => {
+          expect(srec('one:0000:00:10.0', 'state after the reset attempt').value).toBe('ready');
+          srec('after-reset:0000:00:10.0', DMA);
+        });
+        it('detach leaves the process with the fds it had before the attach', () => {
+          srec('one:0000:00:10.0', 'detach leaves the fds of before the attach');
+        });
       });
-      it('reset reports the typed PT_ERR_NOT_SUPPORTED (edu has no reset method) and the device keeps working', () => {
-        expect(srec('reset through the handle (edu has no reset method: a typed error)').value).toBe('PT_ERR_NOT_SUPPORTED');
-        srec('identification after the reset attempt');
+
+      describe('two edus at once (0000:00:10.0 + 0000:00:11.0), checks run concurrently', () => {
+        eduChecks('two', '0000:00:10.0', '00:10.0');
+        eduChecks('two', '0000:00:11.0', '00:11.0');
+        it('factorial interrupt on one while the other raises MSI: each on its own IrqLine only; DMA on both, each through its own DmaMap', () => {
+          const v = srec('two:0000:00:10.0+0000:00:11.0', 'interleaved: factorial interrupt on one while the other raises; each on its own IrqLine; DMA on both')
+            .value as { irqs: Record<string, { raised: number; delivered: number }> };
+          for (const bdf of ['0000:00:10.0', '0000:00:11.0']) expect(v.irqs[bdf]!.delivered).toBeGreaterThan(0);
+        });
+        it('a second attach of an owned function is refused with PT_ERR_DUPLICATE_OWNER', () => {
+          srec('two:0000:00:10.0+0000:00:11.0', 'second attach of an owned function → PT_ERR_DUPLICATE_OWNER');
+        });
+        it('detaching both leaves the fds of before the attach', () => {
+          srec('two:0000:00:10.0+0000:00:11.0', 'detach both leaves the fds of before the attach');
+        });
       });
-      it('detach and supervisor close complete', () => {
-        srec('detach and close');
+
+      describe('a two-function slot (0000:00:18.0 + 0000:00:18.1): one IOMMU group, two device workers', () => {
+        const pair = 'slot:0000:00:18.0+0000:00:18.1';
+        eduChecks('slot', '0000:00:18.0', '00:18.0');
+        eduChecks('slot', '0000:00:18.1', '00:18.1');
+        it('interleaved on the two functions: each interrupt on its own IrqLine only; DMA of each in its own IOVA window of the shared container', () => {
+          const v = srec(pair, 'interleaved: factorial interrupt on one while the other raises; each on its own IrqLine; DMA on both').value as {
+            dmaBusAddr: Record<string, string>;
+          };
+          expect(v.dmaBusAddr['0000:00:18.0']).not.toBe(v.dmaBusAddr['0000:00:18.1']);
+        });
+        it('a second attach of a slot function is refused with PT_ERR_DUPLICATE_OWNER', () => {
+          srec(pair, 'second attach of an owned function → PT_ERR_DUPLICATE_OWNER');
+        });
+        it('detaching function 0 leaves function 1 attached and ready', () => {
+          expect(srec(pair, 'detach 0000:00:18.0; 0000:00:18.1 keeps its worker').value).toEqual(['0000:00:18.1 ready']);
+        });
+        eduChecks('slot-alone', '0000:00:18.1', '00:18.1 after 00:18.0 detached');
+        it('detaching function 1 too leaves the fds of before the attach', () => {
+          srec(pair, 'detach the other leaves the fds of before the attach');
+        });
+      });
+
+      it('supervisor.close() leaves the fds of before createSupervisor', () => {
+        srec('-', 'supervisor close leaves the fds of before createSupervisor');
       });
     });
     it('the two functions of one slot share one IOMMU group fd, get distinct IOVA windows, and both pass every check', () => {

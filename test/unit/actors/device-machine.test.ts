@@ -5,7 +5,7 @@ import { PassthroughError } from '../../../src/errors.js';
 
 const ok = fromPromise<void, StepInput>(async () => {});
 const never = fromPromise<void, StepInput>(() => new Promise<void>(() => {}));
-const fails = (code: 'PT_ERR_CLAIM_FAILED' | 'PT_ERR_IO', selectorName?: string) =>
+const fails = (code: 'PT_ERR_CLAIM_FAILED' | 'PT_ERR_IO' | 'PT_ERR_NOT_SUPPORTED', selectorName?: string) =>
   fromPromise<void, StepInput>(async ({ input }) => {
     throw new PassthroughError(code, 'boom', { bdf: input.bdf, selectorName });
   });
@@ -99,6 +99,17 @@ describe('device.machine', () => {
     b.send({ type: 'device.fault', error: gone });
     expect(b.getSnapshot().value).toBe('faulted');
     expect(b.getSnapshot().context.cause?.code).toBe('PT_ERR_DEVICE_GONE');
+  });
+
+  it('a reset the device does not offer (PT_ERR_NOT_SUPPORTED) leaves it ready and records the refusal', async () => {
+    const actor = start({ resetDevice: fails('PT_ERR_NOT_SUPPORTED') });
+    await waitFor(actor, (s) => s.matches('ready'));
+    actor.send({ type: 'device.reset' });
+    const after = await waitFor(actor, (s) => !s.matches('resetting'));
+    expect(after.value).toBe('ready');
+    expect(after.context).toMatchObject({ refusals: 1, resets: 0, cause: undefined });
+    expect(after.context.lastRefusal?.code).toBe('PT_ERR_NOT_SUPPORTED');
+    actor.stop();
   });
 
   it('teardown that hangs still reaches stopped after stopTimeout, with the error recorded', async () => {

@@ -121,6 +121,8 @@ export async function runConfigSuite(opts: ConfigSuiteOptions = {}): Promise<Ben
     report.ratios = [
       targetRatio(report, 'config.read32', 'baseline.atomics.pingpong', 'p50', 'max', 1.3),
       // Like for like: the raw round trip with the same client spin before parking.
+      // It notifies on every request and its server parks at once, so the
+      // mailbox (waiter counts, a short server spin) can beat it: < 1 is fine.
       targetRatio(report, 'config.read32', 'baseline.atomics.pingpong.spin', 'p50', 'max', 1.3),
       targetRatio(report, 'config.read32', 'rpc.comlink.call', 'p50', 'min', 1.5),
       targetRatio(report, 'config.read32.blocking', 'baseline.atomics.pingpong', 'p50', 'max', 1.3),

@@ -132,8 +132,14 @@ function fromLeBytes32(bytes: Uint8Array): number {
   return v;
 }
 
-function checkWidth(width: number, allowed: readonly number[], region: number, offsetBytes: number): void {
-  if (!allowed.includes(width)) {
+/** Config-space widths (1, 2, 4) as a bit set: bit w set = width w allowed. */
+const kConfigWidths = (1 << 1) | (1 << 2) | (1 << 4);
+/** BAR widths (1, 2, 4, 8). */
+const kRegionWidths = kConfigWidths | (1 << 8);
+
+/** `allowed` is a bit set of widths (no array: this runs on every request). */
+function checkWidth(width: number, allowed: number, region: number, offsetBytes: number): void {
+  if (width > 8 || ((allowed >>> width) & 1) === 0) {
     throw new PassthroughError('PT_ERR_BAD_WIDTH', `access width ${width} is not supported`, {
       region,
       offsetBytes,
@@ -154,21 +160,21 @@ export function createConfigServerHandler(ops: Pick<DeviceIoOps, 'regionRead' | 
     handle(op, a, b, c, d) {
       switch (op) {
         case MailboxOp.CONFIG_READ:
-          checkWidth(b, [1, 2, 4], kConfigRegionIndex, a);
+          checkWidth(b, kConfigWidths, kConfigRegionIndex, a);
           return fromLeBytes32(ops.regionRead(kConfigRegionIndex, a, b));
         case MailboxOp.CONFIG_WRITE:
-          checkWidth(b, [1, 2, 4], kConfigRegionIndex, a);
+          checkWidth(b, kConfigWidths, kConfigRegionIndex, a);
           return ops.regionWrite(kConfigRegionIndex, a, toLeBytes(BigInt(c), b));
         case MailboxOp.REGION_READ: {
           const bar = a & 0xff;
           const width = a >>> 8;
-          checkWidth(width, [1, 2, 4, 8], bar, b);
+          checkWidth(width, kRegionWidths, bar, b);
           return fromLeBytes(ops.regionRead(bar, b, width));
         }
         case MailboxOp.REGION_WRITE: {
           const bar = a & 0xff;
           const width = a >>> 8;
-          checkWidth(width, [1, 2, 4, 8], bar, b);
+          checkWidth(width, kRegionWidths, bar, b);
           return ops.regionWrite(bar, b, toLeBytes((BigInt(d) << 32n) | BigInt(c), width));
         }
         default:

@@ -20,8 +20,8 @@
  * | 5          | IRQ consumer counter: delivered                             |
  * | 6–11       | one BAR lease per line: epoch, holders                      |
  * | 12         | mailbox lock word                                           |
- * | 13         | mailbox request: seq, op, a, b, c, d                        |
- * | 14         | mailbox response: seq, status, lo, hi, error, offset, width, region |
+ * | 13         | mailbox request: seq, op, a, b, c, d; server waiters        |
+ * | 14         | mailbox response: seq, status, lo, hi, error, offset, width, region; client waiters |
  * | 15         | mailbox server: state, generation                           |
  * | 16–19      | mailbox error message (UTF-16 code units, length first)      |
  *
@@ -31,12 +31,16 @@
  * are written by different threads. The producer's counters and the
  * consumer's `delivered` are on different lines too: each side then only
  * writes lines it already owns, and a raise moves just the two lines that
- * carry the signal (pending, seq) to the consumer's core.
+ * carry the signal (pending, seq) to the consumer's core. Likewise a mailbox
+ * round trip moves two lines: the request line (client → server) and the
+ * response line (server → client). Each waiter count sits on the line of the
+ * word its waiters park on, so the side that posts reads it from the line it
+ * just wrote.
  */
 import { PassthroughError } from '../errors.js';
 
 /** Bump when any index below changes meaning; checked by {@link checkLayout}. */
-export const kLayoutVersion = 0x7063_0002;
+export const kLayoutVersion = 0x7063_0003;
 
 /** Cache line size the layout separates hot words by, in bytes. */
 export const kCacheLineBytes = 64;
@@ -109,6 +113,12 @@ export const kMboxReqSeqIndex = line(13);
 export const kMboxReqOpIndex = line(13) + 1;
 /** Request arguments a, b, c, d (uint32 each). */
 export const kMboxReqArgIndex = line(13) + 2;
+/**
+ * Server threads parked (or about to park) on {@link kMboxReqSeqIndex}. A
+ * client notifies only when it is non-zero, so a request that finds the
+ * server awake (lingering between two waits, or spinning) costs no futex call.
+ */
+export const kMboxReqWaitersIndex = line(13) + 6;
 /** Response sequence: the request sequence it answers, stored last. */
 export const kMboxRespSeqIndex = line(14);
 /** Response status: 0 ok, 1 error. */
@@ -125,6 +135,12 @@ export const kMboxRespErrOffsetIndex = line(14) + 5;
 export const kMboxRespErrWidthIndex = line(14) + 6;
 /** Error reply: context.region (−1 when absent). */
 export const kMboxRespErrRegionIndex = line(14) + 7;
+/**
+ * Client threads parked (or about to park) on {@link kMboxRespSeqIndex}. The
+ * server notifies only when it is non-zero, so answering a client that is
+ * still spinning costs no futex call.
+ */
+export const kMboxRespWaitersIndex = line(14) + 8;
 /** Server state ({@link ServerState}). */
 export const kMboxServerStateIndex = line(15);
 /** Server generation: bumped by every markServerAlive, so a restart is visible to a waiting client. */

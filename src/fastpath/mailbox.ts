@@ -11,14 +11,33 @@
  *    three-state mutex: 0 free, 1 held, 2 held with waiters), so the unlock
  *    pays for a notify only when someone waits.
  *  - The request is a seqlock: the client bumps the request sequence to odd,
- *    writes op and arguments, bumps it to even and notifies. The server reads
+ *    writes op and arguments, bumps it to even and notifies the server if it
+ *    is parked (see "Notify only a parked peer" below). The server reads
  *    the sequence, the fields, then the sequence again: if it moved, the
  *    fields may be torn (a client timed out and a newer one is writing), so
  *    that request is skipped and never executed half-read.
  *  - The server writes the response fields, then stores the request's
- *    sequence into the response sequence and notifies. A client accepts only
- *    a response carrying its own sequence, so a late answer to a timed-out
- *    request is never taken for the next one.
+ *    sequence into the response sequence and notifies the client if it is
+ *    parked. A client accepts only a response carrying its own sequence, so
+ *    a late answer to a timed-out request is never taken for the next one.
+ *  - Notify only a parked peer: each side counts its threads parked on the
+ *    word it waits on (kMboxReqWaitersIndex for the server,
+ *    kMboxRespWaitersIndex for clients), bumping the count BEFORE its
+ *    Atomics.wait re-checks the word and dropping it after. The poster
+ *    stores its sequence, then reads the count (Dekker with SC atomics):
+ *    either it sees the waiter and notifies, or the waiter's re-check sees
+ *    the new sequence and does not sleep. Why it matters: with an
+ *    unconditional notify (which also takes V8's process-wide futex mutex,
+ *    the one Atomics.wait registers under) the lingering server was found
+ *    parked and notified on 96% of the requests of a back-to-back burst, so
+ *    nearly every round trip paid a futex wake-up of the server's thread:
+ *    ConfigPort.read32 p50 2.4–2.6 µs against 0.7 µs for a raw ping-pong
+ *    between the same threads; with the counts (and the server's short spin,
+ *    {@link kDefaultServerSpinIterations}) 0.37–0.41 µs. A thread killed
+ *    while parked leaves its count up: peers then notify needlessly, which
+ *    costs time, never a lost wake-up.
+ *  - Int32 sequences wrap; every sequence computed here is brought back to
+ *    int32 (`| 0`) before it is compared with a loaded word.
  *  - Liveness: the supervisor marks the server GONE when the worker exits
  *    ({@link markServerGone} notifies every waiter) and a restarted server
  *    bumps the generation ({@link markServerAlive}); a waiting client sees
@@ -35,6 +54,7 @@ import {
   kMboxReqArgIndex,
   kMboxReqOpIndex,
   kMboxReqSeqIndex,
+  kMboxReqWaitersIndex,
   kMboxRespErrCodeIndex,
   kMboxRespErrOffsetIndex,
   kMboxRespErrRegionIndex,
@@ -43,6 +63,7 @@ import {
   kMboxRespLoIndex,
   kMboxRespSeqIndex,
   kMboxRespStatusIndex,
+  kMboxRespWaitersIndex,
   kMboxServerGenIndex,
   kMboxServerStateIndex,
   ServerState,
@@ -71,14 +92,29 @@ const kServerWaitSliceMs = 1000;
 
 /**
  * Default client spin: Atomics.load polls of the response word before the
- * client parks (a few microseconds). The server answers within that when it
- * is lingering, and a client that has not parked is woken for free: on this
- * 2-vCPU VM a ConfigPort read fell from 42 µs (client parks, its vCPU halts,
- * and waking it costs ~20 µs) to 2.4 µs idle and 3.0 µs with one core
- * loaded. Bounded, so a slow server costs at most this much spinning per call.
- * The server never spins (that did hurt: it takes the core the client needs).
+ * client parks (~4 ns a poll here, so up to ~16 µs). The server answers
+ * within that when it is lingering, and a client that has not parked is
+ * answered without a futex call: on this 2-vCPU VM a ConfigPort read fell
+ * from 42 µs (client parks, its vCPU halts, and waking it costs ~20 µs) to
+ * 2.4 µs, and to ~0.4 µs once neither side notified a peer that was not
+ * parked (see the module comment). Bounded, so a slow server costs at most
+ * this much spinning per call.
  */
 export const kDefaultClientSpinIterations = 4096;
+
+/**
+ * Default server spin: Atomics.load polls of the request word before the
+ * server parks (~1 µs). In a burst the next request usually comes within
+ * that, and then neither side makes a futex call. Bench config suite on the
+ * 2-vCPU VM (p50 / p99 of ConfigPort.read32, server lingering, waiter
+ * counts in place): no spin 0.49–1.08 µs / 2.5–4.9 µs (the server often
+ * falls asleep just before the next request, which then pays a futex
+ * wake-up); 128–2048 polls a steady 0.41–0.44 µs / 0.46–0.52 µs, and the
+ * same p50 with a third thread keeping a core busy. The spin is paid once
+ * per park (the last request of a burst, or each wake of an idle server),
+ * so an idle server costs nothing.
+ */
+export const kDefaultServerSpinIterations = 256;
 
 /** Options of a mailbox client. */
 export interface MailboxClientOptions {
@@ -126,32 +162,28 @@ export class MailboxClient {
   call(op: number, a: number, b: number, c: number, timeoutMs: number = this.timeoutMs, d = 0): number {
     const w = this.#w;
     if (!(timeoutMs >= 0 && timeoutMs < Infinity)) checkTimeout(timeoutMs);
-    const deadline = performance.now() + timeoutMs;
-    checkServer(w, op);
-    this.#lock(deadline, op, timeoutMs);
+    // The clock is read only once the call has to block (lock busy, or no
+    // answer within the spin): a round trip served within the spin never
+    // pays for it. The timeout therefore runs from that moment, at most one
+    // spin (a few µs) after the call began.
+    const held = Atomics.compareExchange(w, kMboxLockIndex, 0, 1);
+    const deadline = held === 0 ? -1 : this.#lockSlow(held, op, timeoutMs);
     try {
       const gen = Atomics.load(w, kMboxServerGenIndex);
       checkServer(w, op);
-      Atomics.add(w, kMboxReqSeqIndex, 1); // odd: fields being written
+      const seq = (Atomics.load(w, kMboxReqSeqIndex) + 2) | 0; // the lock makes us its only writer
+      Atomics.store(w, kMboxReqSeqIndex, (seq - 1) | 0); // odd: fields being written
       Atomics.store(w, kMboxReqOpIndex, op);
       Atomics.store(w, kMboxReqArgIndex, a | 0);
       Atomics.store(w, kMboxReqArgIndex + 1, b | 0);
       Atomics.store(w, kMboxReqArgIndex + 2, c | 0);
       Atomics.store(w, kMboxReqArgIndex + 3, d | 0);
-      const seq = Atomics.add(w, kMboxReqSeqIndex, 1) + 1; // even: posted
-      Atomics.notify(w, kMboxReqSeqIndex);
+      Atomics.store(w, kMboxReqSeqIndex, seq); // even: posted
+      // Dekker with the server's waiter count: see the module comment.
+      if (Atomics.load(w, kMboxReqWaitersIndex) !== 0) Atomics.notify(w, kMboxReqSeqIndex);
       let r = Atomics.load(w, kMboxRespSeqIndex);
       for (let i = 0; r !== seq && i < this.#spin; i++) r = Atomics.load(w, kMboxRespSeqIndex);
-      while (r !== seq) {
-        checkServer(w, op);
-        if (Atomics.load(w, kMboxServerGenIndex) !== gen) throw exited(op);
-        const remainingMs = deadline - performance.now();
-        if (remainingMs <= 0) {
-          throw new PassthroughError('PT_ERR_TIMEOUT', `mailbox call timed out after ${timeoutMs} ms`, { op, timeoutMs });
-        }
-        Atomics.wait(w, kMboxRespSeqIndex, r, remainingMs < kClientWaitSliceMs ? remainingMs : kClientWaitSliceMs);
-        r = Atomics.load(w, kMboxRespSeqIndex);
-      }
+      if (r !== seq) this.#park(op, seq, r, gen, timeoutMs, deadline);
       if (Atomics.load(w, kMboxRespStatusIndex) !== 0) throw readError(w, op);
       this.#hi = Atomics.load(w, kMboxRespHiIndex) >>> 0;
       return Atomics.load(w, kMboxRespLoIndex) >>> 0;
@@ -166,10 +198,43 @@ export class MailboxClient {
     return (BigInt(this.#hi) << 32n) | BigInt(lo);
   }
 
-  #lock(deadline: number, op: number, timeoutMs: number): void {
+  /**
+   * Waits for the answer to `seq` after the spin found none (`r` is the
+   * response word last seen). Counted in kMboxRespWaitersIndex while it
+   * waits, so the server notifies. `deadline` is a performance.now() time,
+   * or -1 when the clock has not been read yet.
+   */
+  #park(op: number, seq: number, r: number, gen: number, timeoutMs: number, deadline: number): void {
     const w = this.#w;
-    let c = Atomics.compareExchange(w, kMboxLockIndex, 0, 1);
-    if (c === 0) return;
+    if (deadline < 0) deadline = performance.now() + timeoutMs;
+    Atomics.add(w, kMboxRespWaitersIndex, 1);
+    try {
+      // Atomics.wait re-checks the word after our count is visible: an answer
+      // stored before the server read the count makes it return at once.
+      while (r !== seq) {
+        checkServer(w, op);
+        if (Atomics.load(w, kMboxServerGenIndex) !== gen) throw exited(op);
+        const remainingMs = deadline - performance.now();
+        if (remainingMs <= 0) {
+          throw new PassthroughError('PT_ERR_TIMEOUT', `mailbox call timed out after ${timeoutMs} ms`, { op, timeoutMs });
+        }
+        Atomics.wait(w, kMboxRespSeqIndex, r, remainingMs < kClientWaitSliceMs ? remainingMs : kClientWaitSliceMs);
+        r = Atomics.load(w, kMboxRespSeqIndex);
+      }
+    } finally {
+      Atomics.sub(w, kMboxRespWaitersIndex, 1);
+    }
+  }
+
+  /**
+   * The contended lock path, after the fast CAS found the lock word at `c`
+   * (1 or 2). Checks the server while it waits (a GONE or STOPPED server
+   * fails the call at once).
+   * @returns the call's deadline (performance.now() time, ms)
+   */
+  #lockSlow(c: number, op: number, timeoutMs: number): number {
+    const w = this.#w;
+    const deadline = performance.now() + timeoutMs;
     do {
       if (c === 2 || Atomics.compareExchange(w, kMboxLockIndex, 1, 2) !== 0) {
         checkServer(w, op);
@@ -180,6 +245,7 @@ export class MailboxClient {
         Atomics.wait(w, kMboxLockIndex, 2, remainingMs < kClientWaitSliceMs ? remainingMs : kClientWaitSliceMs);
       }
     } while ((c = Atomics.compareExchange(w, kMboxLockIndex, 0, 2)) !== 0);
+    return deadline;
   }
 
   #unlock(): void {
@@ -274,10 +340,11 @@ export const kDefaultMaxHoldMs = 5;
 /** Options of {@link serveMailbox}. */
 export interface MailboxServerOptions {
   /**
-   * Atomics.load polls of the request sequence before parking (default 0).
-   * A spinning server answers a spinning client in well under a microsecond
-   * but burns a core while it spins, and keeps the event loop waiting for
-   * that long.
+   * Atomics.load polls of the request sequence before each park, in every
+   * mode (default {@link kDefaultServerSpinIterations}; 0 parks at once).
+   * A request that comes within the spin is served without either side
+   * making a futex call. The spin burns the core and holds the event loop for
+   * its length (about 4 ns a poll), so keep it short.
    */
   spinIterations?: number;
   /**
@@ -337,8 +404,8 @@ export interface MailboxServerOptions {
    * this worker's event loop (control-plane messages, timers, and an async
    * IRQ pump!) waits up to one slice even when no request comes. Prefer the
    * default lingering mode, which holds the event loop only during bursts.
-   * A client/server spin phase did not help on a loaded 2-core box (it made
-   * p50 worse: the spinner steals the core the other side needs).
+   * (These ratios predate the waiter counts that let both sides skip
+   * notifying a peer that is not parked; both modes now measure ~0.4 µs.)
    * Default 0 (waitAsync with lingering: the event loop stays free when idle).
    */
   blockingSliceMs?: number;
@@ -365,7 +432,7 @@ export function serveMailbox(
   opts: MailboxServerOptions = {},
 ): MailboxServer {
   const w = controlWords(control);
-  const spin = opts.spinIterations ?? 0;
+  const spin = opts.spinIterations ?? kDefaultServerSpinIterations;
   const sliceMs = opts.blockingSliceMs ?? 0;
   const lingerMs = opts.lingerMs ?? kDefaultLingerMs;
   const maxHoldMs = opts.maxHoldMs ?? kDefaultMaxHoldMs;
@@ -416,7 +483,20 @@ export function serveMailbox(
     }
     served++;
     Atomics.store(w, kMboxRespSeqIndex, seq);
-    Atomics.notify(w, kMboxRespSeqIndex);
+    // Dekker with the client's waiter count: see the module comment.
+    if (Atomics.load(w, kMboxRespWaitersIndex) !== 0) Atomics.notify(w, kMboxRespSeqIndex);
+  };
+
+  /**
+   * Spins up to `spin` polls for a request word other than `s`, then
+   * Atomics.wait on it, counted in kMboxReqWaitersIndex so clients notify.
+   * `timeoutMs` is always finite here.
+   */
+  const waitSync = (s: number, timeoutMs: number): void => {
+    for (let i = 0; i < spin; i++) if (Atomics.load(w, kMboxReqSeqIndex) !== s) return;
+    Atomics.add(w, kMboxReqWaitersIndex, 1);
+    Atomics.wait(w, kMboxReqSeqIndex, s, timeoutMs);
+    Atomics.sub(w, kMboxReqWaitersIndex, 1);
   };
 
   /** Serves what is posted; returns the sequence value it last saw. */
@@ -441,7 +521,7 @@ export function serveMailbox(
     const holdEnd = now + maxHoldMs;
     let idleEnd = now + lingerMs;
     for (;;) {
-      Atomics.wait(w, kMboxReqSeqIndex, s, idleEnd - now); // finite: at most lingerMs
+      waitSync(s, idleEnd - now); // finite: at most lingerMs
       const before = served;
       s = poll();
       now = performance.now();
@@ -460,14 +540,12 @@ export function serveMailbox(
     while (!stopping) {
       const before = served;
       let s = poll();
-      for (let i = 0; i < spin && Atomics.load(w, kMboxReqSeqIndex) === s; i++);
-      if (Atomics.load(w, kMboxReqSeqIndex) !== s) continue;
       if (sliceMs > 0) {
         const deadline = performance.now() + sliceMs;
         for (;;) {
           const remainingMs = deadline - performance.now();
           if (remainingMs <= 0 || stopping) break;
-          Atomics.wait(w, kMboxReqSeqIndex, s, remainingMs);
+          waitSync(s, remainingMs);
           s = poll();
         }
         await yieldToEventLoop();
@@ -482,8 +560,13 @@ export function serveMailbox(
         s = Atomics.load(w, kMboxReqSeqIndex);
         if (s !== last && (s & 1) === 0) continue;
       }
+      for (let i = 0; i < spin; i++) if (Atomics.load(w, kMboxReqSeqIndex) !== s) break;
+      if (Atomics.load(w, kMboxReqSeqIndex) !== s) continue;
+      // Counted while parked, like waitSync: the count stays up across the await.
+      Atomics.add(w, kMboxReqWaitersIndex, 1);
       const r = atomicsWaitAsync(w, kMboxReqSeqIndex, s, kServerWaitSliceMs);
       if (r.async) await r.value;
+      Atomics.sub(w, kMboxReqWaitersIndex, 1);
     }
   };
   const done = loop();

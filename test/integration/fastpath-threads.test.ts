@@ -20,6 +20,7 @@ import {
   serveMailbox,
   type DeviceHandleDescriptor,
 } from '../../src/fastpath/index.js';
+import { kMboxReqSeqIndex, kMboxReqWaitersIndex, kMboxRespWaitersIndex } from '../../src/fastpath/layout.js';
 import { atomicsWaitAsync } from '../../src/fastpath/wait-async.js';
 import { thrown as caught } from '../shared/thrown.js';
 
@@ -137,6 +138,40 @@ describe('ConfigPort against a mailbox server in a worker', () => {
     expect(caught(() => new ConfigPort(control, { timeoutMs: 50 }).read32(0)).code).toBe('PT_ERR_TIMEOUT');
   });
 
+  it.each([
+    ['lingering (default)', {}],
+    ['not lingering', { lingerMs: 0 }],
+    ['in blocking slices', { blockingSliceMs: 5 }],
+  ])('wakes a parked server and a parked client, server %s', async (_mode, server) => {
+    // spinIterations 0: the client parks at once, so every answer takes the
+    // server's notify (counted client waiter); the pauses let the server park
+    // (waitAsync: a request it missed would wait out its 1000 ms slice).
+    const control = createDeviceControlBlock();
+    const w = new Worker(fixture('fastpath-config-server'), { workerData: { control, server } });
+    workers.push(w);
+    expect((await once(w, 'message'))[0]).toBe('ready');
+    const port = new ConfigPort(control, { timeoutMs: 5000, spinIterations: 0 });
+    const t0 = performance.now();
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      expect(port.read32(0)).toBe(0x12348086);
+    }
+    // ten missed wake-ups would cost ≥ 1 s (client slices of 100 ms, server slices of 1000 ms)
+    expect(performance.now() - 10 * 10 - t0).toBeLessThan(900);
+    const words = new Int32Array(control);
+    expect(Atomics.load(words, kMboxRespWaitersIndex)).toBe(0);
+    expect(Atomics.load(words, kMboxReqWaitersIndex)).toBeLessThanOrEqual(1); // the idle server, parked
+  });
+
+  it('keeps answering across the int32 wrap of the request sequence', async () => {
+    const control = createDeviceControlBlock();
+    Atomics.store(new Int32Array(control), kMboxReqSeqIndex, 0x7fff_fffc); // two calls before the wrap
+    await startServer(control);
+    const port = new ConfigPort(control, { timeoutMs: 2000 });
+    for (let i = 0; i < 4; i++) expect(port.read16(2)).toBe(0x1234);
+    expect(Atomics.load(new Int32Array(control), kMboxReqSeqIndex)).toBe(-0x8000_0000 + 4);
+  });
+
   it('answers PT_ERR_CLOSED after the server stopped', async () => {
     const control = createDeviceControlBlock();
     const w = await startServer(control);
@@ -198,7 +233,7 @@ describe('a lingering mailbox server and its event loop', () => {
 
   it('yields to the event loop every maxHoldMs during a continuous burst', async () => {
     const maxHoldMs = 5;
-    const { requestsAt, ticks } = await burst(50, maxHoldMs, 6000);
+    const { requestsAt, ticks } = await burst(50, maxHoldMs, 40_000);
     const first = requestsAt[0]!;
     const last = requestsAt.at(-1)!;
     const during = [first, ...ticks.filter((t) => t > first && t < last), last];

@@ -10,18 +10,24 @@ import {
   markServerGone,
   serveMailbox,
 } from '../../../src/fastpath/index.js';
+import { kMboxLockIndex, kMboxReqWaitersIndex, kMboxRespWaitersIndex } from '../../../src/fastpath/layout.js';
 import { kDefaultLingerMs, kDefaultMaxHoldMs } from '../../../src/fastpath/mailbox.js';
 import { thrown as caught } from '../../shared/thrown.js';
 
 describe('mailbox client without a live server', () => {
   it('times out with PT_ERR_TIMEOUT when nobody serves', () => {
-    const client = new MailboxClient(createDeviceControlBlock(), { timeoutMs: 40 });
+    const control = createDeviceControlBlock();
+    const words = new Int32Array(control);
+    const client = new MailboxClient(control, { timeoutMs: 40 });
     const t0 = performance.now();
     const e = caught(() => client.call(MailboxOp.CONFIG_READ, 0, 4, 0));
     expect(e.code).toBe('PT_ERR_TIMEOUT');
     expect(performance.now() - t0).toBeGreaterThanOrEqual(35);
     // the lock was released: the next call times out too, not "busy" forever
     expect(caught(() => client.call(MailboxOp.CONFIG_READ, 0, 4, 0, 10)).code).toBe('PT_ERR_TIMEOUT');
+    // and the client's waiter count is back to 0 (else the server would notify on every answer)
+    expect(Atomics.load(words, kMboxRespWaitersIndex)).toBe(0);
+    expect(Atomics.load(words, kMboxLockIndex)).toBe(0);
   });
 
   it('fails at once with PT_ERR_WORKER_EXITED once the server is marked gone', () => {
@@ -40,6 +46,8 @@ describe('mailbox client without a live server', () => {
     await server.stop();
     await server.stop();
     expect(caught(() => new ConfigPort(control).read8(0)).code).toBe('PT_ERR_CLOSED');
+    // it left its waitAsync, uncounted: clients no longer pay for a notify
+    expect(Atomics.load(new Int32Array(control), kMboxReqWaitersIndex)).toBe(0);
   });
 
   it('refuses bad timeouts', () => {

@@ -358,10 +358,11 @@ export interface MailboxServerOptions {
    * and while the server lingers every request of the burst after the first
    * is served at blocking-wait latency. Bench config suite on the 2-vCPU dev
    * VM (p50 of ConfigPort.read32 over a raw Atomics wait/notify ping-pong
-   * between the same threads, same run): lingering 5 ms 1.08–1.13×, no
-   * lingering 1.45–1.63×. (When both vCPUs sit idle every cross-thread wake
-   * costs ~20 µs of vCPU wake-up and all variants, the raw one included,
-   * measure ~42 µs: ratio ~0.95–0.99×.)
+   * between the same threads, same run), measured when clients parked at
+   * once and every request notified: lingering 5 ms 1.08–1.13×, no
+   * lingering 1.45–1.63×. (Since the waiter counts and the client/server
+   * spins, a burst is served in ~0.4 µs; lingering is what keeps the server
+   * awake between the requests of a burst.)
    *
    * Why 5 ms and not 0.5: on the 2-vCPU dev VM (Firecracker, HZ=250, TSC
    * deadline timer) a futex wait whose timeout falls before the next

@@ -34,6 +34,7 @@ import { IrqIndex, NUM_IRQS, NUM_REGIONS, type IrqIndexNumber } from '../vfio/de
 import type { AttachedDevice } from '../vfio/iommu-ops.js';
 import { deviceMachine, type DeviceMachine, type StepInput } from './device.machine.js';
 import { createInspector } from './inspect.js';
+import { startIrqPumpThread, type IrqPumpThread } from './irq-pump-thread.js';
 import type {
   ActivateResult,
   AttachedDeviceInfo,
@@ -85,6 +86,8 @@ export class DeviceRuntime {
   #line: IrqLine | undefined;
   #irqIndex: IrqIndexNumber | undefined;
   #pump: IrqPump | undefined;
+  /** The dedicated pump thread of a native backend (instead of #pump). */
+  #pumpThread: IrqPumpThread | undefined;
   #mailbox: MailboxServer | undefined;
   readonly #exposures = new Map<string, HostVa>();
   #actor: Actor<DeviceMachine> | undefined;
@@ -267,7 +270,7 @@ export class DeviceRuntime {
     }
   }
 
-  #setupIrqs(): void {
+  async #setupIrqs(): Promise<void> {
     const cmd = this.#cmd!;
     const vfio = this.#vfio!;
     const line = new IrqLine(cmd.controlBlock);
@@ -282,10 +285,35 @@ export class DeviceRuntime {
         this.#info!.irqVectors = count;
       }
     }
-    this.#pump = startIrqPump(this.#attached!.interrupts, {
-      onError: (e) => this.#fault(e),
-    });
+    await this.#startPump();
     this.#mailbox = serveMailbox(cmd.controlBlock, this.#countingHandler());
+  }
+
+  /**
+   * Starts the IRQ pump where the backend says (WorkerBackend.irqPumpDescriptor):
+   * a native backend gets a dedicated thread blocking in its native wait (none
+   * when no vector is enabled); the sim backend, whose interrupts are produced
+   * in this thread, the async pump here. A pump that fails faults the device.
+   */
+  async #startPump(): Promise<void> {
+    const attached = this.#attached!;
+    const backend = this.#backend!;
+    if (backend.irqPumpDescriptor === undefined) {
+      this.#pump = startIrqPump(attached.interrupts, { onError: (e) => this.#fault(e) });
+      return;
+    }
+    const descriptor = backend.irqPumpDescriptor(attached);
+    if (descriptor === undefined) return;
+    const thread = startIrqPumpThread({
+      control: this.#cmd!.controlBlock,
+      descriptor,
+      wake: () => attached.interrupts.wake(),
+      onFault: (e) => this.#fault(e),
+      forwardTrace: this.#forward && this.#cmd!.forwardTrace,
+    });
+    this.#pumpThread = thread;
+    // Setup errors of the thread (its source could not be built) fail this step.
+    await thread.ready;
   }
 
   /**
@@ -355,7 +383,8 @@ export class DeviceRuntime {
 
   /**
    * Ordered teardown (crosvm's Shutdown: ack only after it):
-   * 1. stop the IRQ pump (wakes and closes the source);
+   * 1. stop the IRQ pump (wakes and closes the source); a pump thread is awaited until it has
+   *    exited, so no poll is blocked on the eventfds step 5 closes;
    * 2. revoke every BAR and wait for every holder in every thread to let go (requestUnmap);
    * 3. regionUnmap each BAR (only after its holders left);
    * 4. stop the mailbox server (embedders then get PT_ERR_CLOSED);
@@ -377,6 +406,8 @@ export class DeviceRuntime {
     this.#stopPresenceCheck();
     if (this.#pump !== undefined) await this.#pump.stop();
     this.#pump = undefined;
+    if (this.#pumpThread !== undefined) await this.#pumpThread.stop();
+    this.#pumpThread = undefined;
     const control = this.#cmd?.controlBlock;
     const ops = this.#attached?.ops;
     for (const bar of [...this.#mapped]) {

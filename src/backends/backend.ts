@@ -13,7 +13,7 @@
  * Which backend is used is decided once, at createSupervisor.
  */
 import type { HostVa } from '../types.js';
-import type { IommuOps } from '../vfio/iommu-ops.js';
+import type { AttachedDevice, IommuOps } from '../vfio/iommu-ops.js';
 
 /** Backend names. */
 export type BackendName = 'sim' | 'linux' | 'iokit';
@@ -62,6 +62,18 @@ export interface WorkerBackendSpec {
   options: Record<string, unknown>;
 }
 
+/**
+ * What a dedicated IRQ pump thread (src/actors/irq-pump.worker.ts) needs to
+ * rebuild a blocking interrupt source for a device whose vectors the device
+ * worker enabled. Structured-cloneable; `options` is backend-specific (linux:
+ * {@link import('../linux/interrupts.js').LinuxIrqPumpDescriptor}). Built into
+ * a source by createIrqPumpSource (src/backends/irq-pump-source.ts).
+ */
+export interface IrqPumpDescriptor {
+  backend: BackendName;
+  options: Record<string, unknown>;
+}
+
 /** The supervisor-side half of a backend. */
 export interface BackendHost {
   readonly name: BackendName;
@@ -107,6 +119,19 @@ export interface WorkerBackend {
    * for BAR windows over real mapped memory, or undefined when BARs are SharedArrayBuffers.
    */
   readonly viewFactoryModule: string | undefined;
+  /**
+   * The one place that decides where a backend's interrupts are waited for.
+   * Present (linux): interrupts come from the OS, so a dedicated pump thread
+   * blocks in the native wait; the device worker calls this once after
+   * enabling interrupts and spawns the thread with the result, or runs no
+   * pump at all when it returns undefined (no vectors enabled). From then on
+   * the device's own `interrupts` source no longer reads (one reader), but its
+   * wake() still ends the pump thread's wait.
+   * Absent (sim, and iokit for now): the device worker pumps
+   * `attached.interrupts` itself with the async pump (sim interrupts are
+   * produced in the device worker's own thread).
+   */
+  irqPumpDescriptor?(attached: AttachedDevice): IrqPumpDescriptor | undefined;
   /** Releases everything the worker half holds. */
   close(): void;
 }

@@ -9,9 +9,17 @@
  *   loop keeps running.
  * Draining reads each ready eventfd (clearing its counter) and delivers its
  * vector to the sink of its index, lowest index and vector first.
+ *
+ * The device worker does not wait here itself: it hands the vectors to a
+ * dedicated IRQ pump thread ({@link LinuxInterruptSource.pumpDescriptor} →
+ * {@link createLinuxPumpSource} in src/actors/irq-pump.worker.ts), which blocks
+ * in poll() (design §3). Eventfd numbers are process-wide, so the pump thread
+ * polls the same fds; after the hand-off this source never reads them again
+ * (exactly one reader), and next() stays for direct callers (tests, benches).
  */
 import type { IrqSink, InterruptSource } from '../vfio/device-io-ops.js';
 import { IrqIndex } from '../vfio/device-io-ops.js';
+import { PassthroughError } from '../errors.js';
 import { trace, traceEnabled } from '../trace.js';
 import { errnoError } from './errno.js';
 import { libc, type LibcBindings } from './libc.js';
@@ -32,6 +40,20 @@ interface VectorEntry {
 
 const MODE_NAMES = ['intx', 'msi', 'msix', 'err', 'req'];
 
+/**
+ * What a pump thread needs to wait on a linux device's vectors. Structured-
+ * cloneable: fd numbers are valid in every thread of the process. The fds stay
+ * owned by the device (its worker closes them after the pump thread ended).
+ */
+export interface LinuxIrqPumpDescriptor {
+  /** `dddd:bb:ss.f` (trace payloads). */
+  bdf: string;
+  /** The wake eventfd: writing 8 bytes ends the pump's current poll. */
+  wakeFd: number;
+  /** One entry per enabled vector; `index` is the VFIO irq index (INTx is delivered as vector 0). */
+  vectors: { fd: number; index: number; vector: number }[];
+}
+
 /** Creates a non-blocking, close-on-exec eventfd. Throws PT_ERR_IRQ_SETUP-flavoured errno errors. */
 export function createEventfd(lc: LibcBindings = libc()): number {
   const fd = lc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
@@ -44,6 +66,10 @@ export class LinuxInterruptSource implements InterruptSource {
   readonly #lc: LibcBindings;
   readonly #bdf: string;
   readonly #wakeFd: number;
+  /** False when the wake fd belongs to another source (a pump-thread source): close() leaves it open. */
+  readonly #ownsWakeFd: boolean;
+  /** Set by pumpDescriptor(): a pump thread reads the eventfds now, this source must not. */
+  #handedOff = false;
   #entries: VectorEntry[] = [];
   /** io_uring completions for the vectors (no syscall per interrupt), when the kernel offers it. */
   #uring: UringWatch | undefined;
@@ -62,10 +88,16 @@ export class LinuxInterruptSource implements InterruptSource {
   #polls = 0;
   readonly #one = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
 
-  constructor(bdf: string, lc: LibcBindings = libc()) {
+  /**
+   * @param bdf the device (trace payloads)
+   * @param opts `wakeFd`: use this existing wake eventfd (not closed by close())
+   *   instead of creating one — how a pump thread shares the device's wake path
+   */
+  constructor(bdf: string, lc: LibcBindings = libc(), opts: { wakeFd?: number } = {}) {
     this.#lc = lc;
     this.#bdf = bdf;
-    this.#wakeFd = createEventfd(lc);
+    this.#ownsWakeFd = opts.wakeFd === undefined;
+    this.#wakeFd = opts.wakeFd ?? createEventfd(lc);
     this.#pollfds = packPollfds([this.#wakeFd]);
     this.#revents = new Int16Array(this.#pollfds.buffer);
   }
@@ -97,6 +129,37 @@ export class LinuxInterruptSource implements InterruptSource {
     else for (const fd of fds) this.#lc.close(fd);
   }
 
+  /**
+   * Hands the vectors to a dedicated pump thread: returns what that thread
+   * needs ({@link createLinuxPumpSource}) and stops this source from reading
+   * the eventfds (its io_uring, if any, is closed; next()/nextSync() then throw
+   * PT_ERR_INVALID_STATE). wake() keeps working: it writes the shared wake fd,
+   * which ends the pump thread's poll. Take it after the vectors are set up;
+   * vectors changed afterwards are not seen by the pump thread.
+   */
+  pumpDescriptor(): LinuxIrqPumpDescriptor {
+    this.#handedOff = true;
+    this.#rebuild();
+    return {
+      bdf: this.#bdf,
+      wakeFd: this.#wakeFd,
+      vectors: this.#entries.map((e) => ({ fd: e.fd, index: e.index, vector: e.vector })),
+    };
+  }
+
+  /** True once {@link pumpDescriptor} handed the vectors to a pump thread. */
+  get handedOff(): boolean {
+    return this.#handedOff;
+  }
+
+  #assertReader(): void {
+    if (this.#handedOff) throw this.#readerError();
+  }
+
+  #readerError(): PassthroughError {
+    return new PassthroughError('PT_ERR_INVALID_STATE', `the interrupts of ${this.#bdf} are read by a pump thread`, { bdf: this.#bdf });
+  }
+
   /** Number of vectors watched. */
   get vectorCount(): number {
     return this.#entries.length;
@@ -108,7 +171,7 @@ export class LinuxInterruptSource implements InterruptSource {
       else this.#uring.close();
       this.#uring = undefined;
     }
-    if (this.#entries.length > 0) {
+    if (this.#entries.length > 0 && !this.#handedOff) {
       this.#uring = UringWatch.open(this.#entries.map((e, i) => ({ fd: e.fd, token: i })), this.#lc);
       this.#uringEntries = this.#entries;
       this.#hit = new Uint8Array(this.#entries.length);
@@ -178,6 +241,7 @@ export class LinuxInterruptSource implements InterruptSource {
   /** Blocking wait (poll) for up to `timeoutMs` (finite); returns the number of vectors delivered, 0 on timeout/wake/close. */
   nextSync = (timeoutMs: number): number => {
     if (this.#closed) return 0;
+    this.#assertReader();
     // poll() timeout: an infinite wait becomes slices (the wake fd ends it early).
     const t = Number.isFinite(timeoutMs) ? Math.max(0, Math.floor(timeoutMs)) : ASYNC_POLL_SLICE_MS;
     const u = this.#uring;
@@ -226,6 +290,7 @@ export class LinuxInterruptSource implements InterruptSource {
   /** Waits without blocking the thread; resolves with the number delivered (0 when woken or closed). */
   next(): Promise<number> {
     if (this.#closed) return Promise.resolve(0);
+    if (this.#handedOff) return Promise.reject(this.#readerError());
     const now = this.nextSync(0);
     if (now > 0) return Promise.resolve(now);
     return new Promise<number>((resolve) => {
@@ -241,7 +306,7 @@ export class LinuxInterruptSource implements InterruptSource {
           for (const ring of this.#deferredRings.splice(0)) ring.close();
           for (const fd of this.#deferredClose.splice(0)) this.#lc.close(fd);
           if (this.#closed) {
-            this.#lc.close(this.#wakeFd);
+            if (this.#ownsWakeFd) this.#lc.close(this.#wakeFd);
             return resolve(0);
           }
           if (err !== null && err !== undefined) return resolve(0);
@@ -281,6 +346,33 @@ export class LinuxInterruptSource implements InterruptSource {
       else this.#uring.close();
       this.#uring = undefined;
     }
-    if (!this.#asyncInFlight) this.#lc.close(this.#wakeFd);
+    if (!this.#asyncInFlight && this.#ownsWakeFd) this.#lc.close(this.#wakeFd);
   }
+}
+
+/**
+ * Builds, in a pump thread, the blocking source over a descriptor taken by
+ * {@link LinuxInterruptSource.pumpDescriptor} in the device worker: the same
+ * eventfds and wake fd (process-wide numbers), every vector delivered to
+ * `sink`. Its close() closes none of those fds (the device worker owns them and
+ * closes them only after the pump thread has ended). Use its nextSync.
+ * Throws PT_ERR_INVALID_ARGUMENT for a malformed descriptor.
+ */
+export function createLinuxPumpSource(desc: LinuxIrqPumpDescriptor, sink: IrqSink, lc: LibcBindings = libc()): LinuxInterruptSource {
+  if (!Number.isInteger(desc.wakeFd) || desc.wakeFd < 0 || !Array.isArray(desc.vectors)) {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'not a linux IRQ pump descriptor (needs wakeFd and vectors)', { bdf: desc.bdf });
+  }
+  const source = new LinuxInterruptSource(desc.bdf, lc, { wakeFd: desc.wakeFd });
+  // Contiguous runs per index, so the source (and its io_uring) is rebuilt once per run, not per vector.
+  const sorted = [...desc.vectors].sort((a, b) => a.index - b.index || a.vector - b.vector);
+  let i = 0;
+  while (i < sorted.length) {
+    const first = sorted[i]!;
+    const fds = [first.fd];
+    let j = i + 1;
+    while (j < sorted.length && sorted[j]!.index === first.index && sorted[j]!.vector === first.vector + (j - i)) fds.push(sorted[j++]!.fd);
+    source.addVectors(first.index, first.vector, fds, sink);
+    i = j;
+  }
+  return source;
 }

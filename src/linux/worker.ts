@@ -3,13 +3,15 @@
  * supervisor opened (numbers valid in every thread of the process), host
  * memory exposure by native address, and the view-factory module URL.
  */
-import type { WorkerBackend, WorkerBackendSpec } from '../backends/backend.js';
+import type { IrqPumpDescriptor, WorkerBackend, WorkerBackendSpec } from '../backends/backend.js';
 import { nativeExposures } from '../backends/native-exposure.js';
 import { PassthroughError } from '../errors.js';
 import { toBdf } from '../types.js';
+import type { AttachedDevice } from '../vfio/iommu-ops.js';
 import type { GroupLease } from './container.js';
 import type { LinuxWorkerOptions } from './host.js';
 import { createLinuxIommuOps, fixedProvider } from './iommu.js';
+import { LinuxInterruptSource } from './interrupts.js';
 import { libc } from './libc.js';
 
 /** URL of the module exporting `viewAt(address, lengthBytes)` for BAR windows. */
@@ -43,6 +45,15 @@ export function createLinuxWorkerBackend(spec: WorkerBackendSpec): WorkerBackend
     exposeHostMemory: exposures.expose,
     unexposeHostMemory: exposures.unexpose,
     viewFactoryModule: LINUX_VIEW_FACTORY_MODULE,
+    // The vectors' eventfds are polled by a dedicated pump thread (design §3), never by koffi's async pool here.
+    irqPumpDescriptor(attached: AttachedDevice): IrqPumpDescriptor | undefined {
+      const source = attached.interrupts;
+      if (!(source instanceof LinuxInterruptSource)) {
+        throw new PassthroughError('PT_ERR_INTERNAL', 'a linux device without a linux interrupt source', { bdf: attached.bdf });
+      }
+      if (source.vectorCount === 0) return undefined;
+      return { backend: 'linux', options: { ...source.pumpDescriptor() } };
+    },
     close(): void {
       container.close();
       exposures.clear();

@@ -286,7 +286,14 @@ export class DeviceRuntime {
       }
     }
     await this.#startPump();
-    this.#mailbox = serveMailbox(cmd.controlBlock, this.#countingHandler());
+    // The server lingers in a synchronous wait after each request (a burst of config
+    // cycles is then served at ~0.4 µs instead of a waitAsync hop each). That holds this
+    // thread's event loop for up to lingerMs after a burst, so it is only for devices
+    // whose interrupts do not need that loop: with the async pump here (sim: the models
+    // and their interrupts run in this thread; iokit), a doorbell write would otherwise
+    // reach the IrqLine only when the linger ends (measured: 5.2 ms instead of 35 µs).
+    const loopBound = this.#pump !== undefined;
+    this.#mailbox = serveMailbox(cmd.controlBlock, this.#countingHandler(), loopBound ? { lingerMs: 0 } : {});
   }
 
   /**

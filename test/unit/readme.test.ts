@@ -10,6 +10,11 @@ describe('README', () => {
     expect(missing).toEqual([]);
   });
 
+  it('embeds examples/embed.ts verbatim (the example a test runs is the one users read)', () => {
+    const example = readFileSync(new URL('../../examples/embed.ts', import.meta.url), 'utf8');
+    expect(readme).toContain(example);
+  });
+
   it('shows the two quick-start commands', () => {
     expect(readme).toContain('npm ci && npm start');
     expect(readme).toContain('npm ci && npm test');

@@ -11,6 +11,7 @@ import { createHistogram, performance, type RecordableHistogram } from 'node:per
 import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
 import { createWorkerBackend } from '../backends/index.js';
 import type { WorkerBackend } from '../backends/backend.js';
+import { wakeIrqPump } from '../backends/irq-pump-source.js';
 import { PassthroughError, toPassthroughError, type SerializedError } from '../errors.js';
 import {
   createConfigServerHandler,
@@ -314,7 +315,7 @@ export class DeviceRuntime {
     const thread = startIrqPumpThread({
       control: this.#cmd!.controlBlock,
       descriptor,
-      wake: () => attached.interrupts.wake(),
+      wake: (wakePort) => wakeIrqPump(attached.interrupts, wakePort),
       onFault: (e) => this.#fault(e),
       forwardTrace: this.#forward && this.#cmd!.forwardTrace,
     });

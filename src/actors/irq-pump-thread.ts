@@ -28,8 +28,12 @@ export interface IrqPumpThreadOptions {
   control: SharedArrayBuffer;
   /** From WorkerBackend.irqPumpDescriptor. */
   descriptor: IrqPumpDescriptor;
-  /** Ends the thread's current native wait (the device's `interrupts.wake`). */
-  wake: () => void;
+  /**
+   * Ends the thread's current native wait. `wakePort`: the port the thread
+   * reported at start (iokit), undefined before that or when the backend has
+   * none (linux: the device's `interrupts.wake` writes the shared wake fd).
+   */
+  wake: (wakePort: number | undefined) => void;
   /**
    * Called once when the thread fails or exits without being asked to
    * (PT_ERR_WORKER_EXITED, or the thread's own error). Not called after stop().
@@ -49,6 +53,8 @@ export interface IrqPumpThread {
   readonly worker: Worker;
   /** Resolves when the thread built its source and waits; rejects with its setup error (then it has ended). */
   readonly ready: Promise<void>;
+  /** The wake port the thread reported when it started (iokit), else undefined. */
+  readonly wakePort: number | undefined;
   /** Settles with the exit code when the thread has ended. */
   readonly exited: Promise<number>;
   /**
@@ -88,6 +94,7 @@ export function startIrqPumpThread(opts: IrqPumpThreadOptions): IrqPumpThread {
   let stopping = false;
   let faulted = false;
   let started = false;
+  let wakePort: number | undefined;
   let readyResolve!: () => void;
   let readyReject!: (e: PassthroughError) => void;
   const ready = new Promise<void>((resolve, reject) => {
@@ -112,6 +119,9 @@ export function startIrqPumpThread(opts: IrqPumpThreadOptions): IrqPumpThread {
     switch (m.type) {
       case 'running':
         started = true;
+        wakePort = m.wakePort;
+        // A stop that came before the port was known could not wake the wait: wake it now.
+        if (stopping) opts.wake(wakePort);
         readyResolve();
         return;
       case 'error':
@@ -138,11 +148,14 @@ export function startIrqPumpThread(opts: IrqPumpThreadOptions): IrqPumpThread {
     worker,
     ready,
     exited,
+    get wakePort(): number | undefined {
+      return wakePort;
+    },
     async stop(): Promise<void> {
       if (!stopping) {
         stopping = true;
         Atomics.store(stopWord, 0, 1);
-        opts.wake();
+        opts.wake(wakePort);
       }
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((resolve) => {

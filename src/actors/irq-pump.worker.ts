@@ -3,17 +3,20 @@
  * spawned by a device worker through irq-pump-thread.ts, never directly).
  *
  * Blocks in the backend's native interrupt wait (linux: poll() on the vectors'
- * eventfds plus the wake eventfd; design §3) and raises each delivered vector
+ * eventfds plus the wake eventfd; iokit: mach_msg on its notification port
+ * after arming WaitInterrupt; design §3) and raises each delivered vector
  * on the device's IrqLine, which lives in the control block shared with the
  * embedder, so an interrupt reaches an IrqLine.waitSync without passing
  * through the device worker's event loop.
  *
  * workerData: {@link IrqPumpWorkerData}. Stop protocol: the device worker sets
- * stop word 0 to 1 and then wakes the source (the backend's wake fd); the loop
+ * stop word 0 to 1 and then wakes the source (linux: the wake fd; iokit: a
+ * message to the reported wake port); the loop
  * checks the word after every wait, so stop is seen within one wait. Every
  * wait is finite (`waitSliceMs`), so even a lost wake ends the thread.
  *
- * Messages to the device worker: `{type:'running'}` once the source is built,
+ * Messages to the device worker: `{type:'running', wakePort?}` once the source
+ * is built (`wakePort`, iokit: the mach port whose message ends the wait),
  * `{type:'error', error}` (serialised PassthroughError) when it fails (then the
  * thread ends), `{type:'trace', name, payload}` for forwarded
  * `pcipt:irq:deliver` records when `forwardTrace` is set.
@@ -41,7 +44,7 @@ export interface IrqPumpWorkerData {
 
 /** Messages from the pump thread. */
 export type IrqPumpThreadMessage =
-  | { type: 'running' }
+  | { type: 'running'; wakePort?: number }
   | { type: 'error'; error: SerializedError }
   | { type: 'trace'; name: 'pcipt:irq:deliver'; payload: Record<string, unknown> };
 
@@ -64,7 +67,7 @@ try {
   if (nextSync === undefined) {
     throw new PassthroughError('PT_ERR_NOT_SUPPORTED', 'this interrupt source has no blocking wait', { backend: data.descriptor.backend });
   }
-  post({ type: 'running' });
+  post(source.wakePort === undefined ? { type: 'running' } : { type: 'running', wakePort: source.wakePort });
   try {
     // A tight loop on purpose: this thread has nothing else to do, and the
     // stop word (not a message) ends it, so it never needs its event loop.

@@ -121,15 +121,17 @@ export interface WorkerBackend {
   readonly viewFactoryModule: string | undefined;
   /**
    * The one place that decides where a backend's interrupts are waited for.
-   * Present (linux): interrupts come from the OS, so a dedicated pump thread
-   * blocks in the native wait; the device worker calls this once after
-   * enabling interrupts and spawns the thread with the result, or runs no
-   * pump at all when it returns undefined (no vectors enabled). From then on
-   * the device's own `interrupts` source no longer reads (one reader), but its
-   * wake() still ends the pump thread's wait.
-   * Absent (sim, and iokit for now): the device worker pumps
-   * `attached.interrupts` itself with the async pump (sim interrupts are
-   * produced in the device worker's own thread).
+   * Present (linux, iokit): interrupts come from the OS, so a dedicated pump
+   * thread blocks in the native wait (linux: poll() on the eventfds; iokit:
+   * mach_msg on its notification port, one-shot WaitInterrupt re-armed each
+   * time); the device worker calls this once after enabling interrupts and
+   * spawns the thread with the result, or runs no pump at all when it returns
+   * undefined (no vectors enabled). From then on the device's own `interrupts`
+   * source no longer waits (one waiter: the dext keeps one completion), and
+   * the pump is woken through the backend's wake path (linux: the wake
+   * eventfd; iokit: a message to the thread's port).
+   * Absent (sim): the device worker pumps `attached.interrupts` itself with
+   * the async pump (sim interrupts are produced in the device worker's own thread).
    */
   irqPumpDescriptor?(attached: AttachedDevice): IrqPumpDescriptor | undefined;
   /** Releases everything the worker half holds. */

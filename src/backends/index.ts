@@ -5,7 +5,8 @@
  * koffi, and `linux`/`iokit` load their native halves only when chosen.
  */
 import { PassthroughError } from '../errors.js';
-import type { BackendHost, BackendName, BackendStatus, FunctionSummary, RegionSummary, WorkerBackend, WorkerBackendSpec } from './backend.js';
+import type { AttachedDevice } from '../vfio/iommu-ops.js';
+import type { BackendHost, BackendName, BackendStatus, FunctionSummary, IrqPumpDescriptor, RegionSummary, WorkerBackend, WorkerBackendSpec } from './backend.js';
 import { toBdf } from '../types.js';
 import { dextConfigDump, dextRegions } from './dext-summary.js';
 import { nativeExposures } from './native-exposure.js';
@@ -151,10 +152,11 @@ async function createIokitBackendHost(raw: Record<string, unknown>): Promise<Bac
 async function createIokitWorkerBackend(spec: WorkerBackendSpec): Promise<WorkerBackend> {
   const options = spec.options as unknown as IokitOptions & { bdf: string };
   if (!iokitUsable(options)) throw platformError();
-  const [{ createAppleContainer }, { ConnectionTable }, { loadKoffiForIokit }] = await Promise.all([
+  const [{ createAppleContainer }, { ConnectionTable }, { loadKoffiForIokit }, { iokitPumpDescriptor }] = await Promise.all([
     import('../iokit/apple-iommu-ops.js'),
     import('../iokit/connection-table.js'),
     import('../iokit/bindings.js'),
+    import('../iokit/iokit-pump-source.js'),
   ]);
   const driver = await iokitDriver(options);
   const container = createAppleContainer({ driver, table: new ConnectionTable() });
@@ -167,6 +169,24 @@ async function createIokitWorkerBackend(spec: WorkerBackendSpec): Promise<Worker
     viewFactoryModule: new URL('../iokit/native-view.js', import.meta.url).href,
     exposeHostMemory: exposures.expose,
     unexposeHostMemory: exposures.unexpose,
+    // Interrupts wait in a dedicated pump thread (mach_msg on its own port,
+    // attached to this device's connection): the device's own source is
+    // handed off first, so only the thread arms the dext's one completion.
+    irqPumpDescriptor(attached: AttachedDevice): IrqPumpDescriptor | undefined {
+      const device = container.device;
+      const client = container.client as { connection?: unknown } | undefined;
+      const source = attached.interrupts as Partial<import('../iokit/apple-interrupt-source.js').AppleInterruptSource>;
+      if (device === undefined || device.bdf !== attached.bdf || typeof source.handOff !== 'function' || typeof client?.connection !== 'number') {
+        throw new PassthroughError('PT_ERR_INTERNAL', 'an iokit device without an apple interrupt source and connection', { bdf: attached.bdf });
+      }
+      const desc = iokitPumpDescriptor(
+        device.state,
+        source as import('../iokit/apple-interrupt-source.js').AppleInterruptSource,
+        client.connection,
+        options.libraries,
+      );
+      return desc === undefined ? undefined : { backend: 'iokit', options: { ...desc } };
+    },
     close(): void {
       container.detachDevice(bdf);
     },

@@ -9,6 +9,7 @@
  * dext's pending words and the next WaitInterrupt completes at once when any
  * word is non-zero (spec §4).
  */
+import { PassthroughError } from '../errors.js';
 import { trace, traceEnabled } from '../trace.js';
 import type { InterruptSource } from '../vfio/device-io-ops.js';
 import type { AppleDeviceState } from './apple-device-state.js';
@@ -82,22 +83,55 @@ function deliverOne(state: AppleDeviceState, vector: number): number {
 }
 
 /**
+ * The apple source plus the hand-off to a dedicated IRQ pump thread
+ * (src/iokit/iokit-pump-source.ts), which then owns the device's one dext
+ * completion.
+ */
+export interface AppleInterruptSource extends InterruptSource {
+  /**
+   * Stops this source from arming or waiting (its pending wait is
+   * cancelled, a pending next() resolves 0): the dext keeps ONE completion
+   * per device, so from now on only the pump thread arms WaitInterrupt.
+   * next()/nextSync() then throw PT_ERR_INVALID_STATE; wake()/close() stay
+   * safe. Idempotent.
+   */
+  handOff(): void;
+  /** True once {@link handOff} ran. */
+  readonly handedOff: boolean;
+  /**
+   * Wakes the pump thread blocked on mach port `portName` (its reported
+   * wake port) through this device's client. False when the client cannot
+   * (no blocking wait, or the port is gone).
+   */
+  wakePump(portName: number): boolean;
+}
+
+/** A client that can send a wake message to another thread's port (IokitDextClient). */
+interface PeerWake {
+  wakePeer(portName: number): boolean;
+}
+
+/**
  * Builds the interrupt source of a device. Arms the first wait at once (the
  * original's notify_create arms on creation) and throws what that
  * WaitInterrupt throws (NotReady before SetupInterrupts); later re-arms that
  * fail leave the source idle until woken or closed.
  */
-export function createAppleInterruptSource(state: AppleDeviceState): InterruptSource {
+export function createAppleInterruptSource(state: AppleDeviceState): AppleInterruptSource {
   let armed: InterruptWait | undefined;
   let closed = false;
   /** Set when a pending wait completed without a connection: never re-armed (rule 7.1). */
   let stalled = false;
   let wakePending = false;
   let wakeResolve: (() => void) | undefined;
+  /** Set by handOff(): a pump thread owns the completion; never arm again. */
+  let handedOff = false;
+  const readerError = (): PassthroughError =>
+    new PassthroughError('PT_ERR_INVALID_STATE', `the interrupts of ${state.bdf} are waited for by a pump thread`, { bdf: state.bdf });
 
   const arm = (): void => {
     const client = state.client;
-    if (closed || stalled || client === undefined) return;
+    if (closed || stalled || handedOff || client === undefined) return;
     try {
       armed = client.waitInterrupt();
       state.stats.rearms++;
@@ -139,8 +173,24 @@ export function createAppleInterruptSource(state: AppleDeviceState): InterruptSo
   const blocking = blockingWaitOf(state.client);
 
   return {
+    get handedOff(): boolean {
+      return handedOff;
+    },
+    handOff(): void {
+      if (handedOff) return;
+      handedOff = true;
+      const wait = armed;
+      armed = undefined;
+      wait?.cancel();
+      wakeResolve?.();
+    },
+    wakePump(portName: number): boolean {
+      const c = state.client as (DextClient & Partial<PeerWake>) | undefined;
+      return typeof c?.wakePeer === 'function' ? c.wakePeer(portName) : false;
+    },
     async next(): Promise<number> {
       if (closed) return 0;
+      if (handedOff) throw readerError();
       if (wakePending) {
         wakePending = false;
         return 0;
@@ -153,7 +203,7 @@ export function createAppleInterruptSource(state: AppleDeviceState): InterruptSo
       const status = wait === undefined ? await woken : await Promise.race([wait.completion, woken]);
       wakeResolve = undefined;
       if (armed === wait) armed = undefined; // a one-shot wait is used up either way
-      if (status === 'wake' || closed) return 0;
+      if (status === 'wake' || closed || handedOff) return 0;
       if (status !== IOReturn.Success) return 0; // cancelled: nothing to clear
       return drain();
     },
@@ -162,11 +212,13 @@ export function createAppleInterruptSource(state: AppleDeviceState): InterruptSo
         ? undefined
         : (timeoutMs: number): number => {
             if (closed || stalled) return 0;
+            if (handedOff) throw readerError();
             const status = blocking.waitInterruptSync(timeoutMs);
             if (closed || status !== IOReturn.Success) return 0;
             return drain();
           },
     wake(): void {
+      if (handedOff) return; // nothing armed here; the pump thread is woken through wakePump
       const wait = armed;
       armed = undefined;
       wait?.cancel();

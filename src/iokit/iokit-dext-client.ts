@@ -352,6 +352,16 @@ export class IokitDextClient implements DextClient {
   }
 
   /**
+   * Sends a wake to another waiter's port `portName` (a pump thread's
+   * {@link wakePort}, reported to this thread) through this client's
+   * bindings, like {@link wakeInterruptWaiter}. Never blocks; works after
+   * close. Returns false when the port no longer exists.
+   */
+  wakePeer(portName: number): boolean {
+    return sendWake(this.#b, portName);
+  }
+
+  /**
    * Selector 15 as a promise: arms the wait, then polls the port (mach_msg
    * with timeout 0) every `pollIntervalMs`. A new call cancels the previous
    * wait (the dext keeps one completion). Throws the arm's error at once.

@@ -39,10 +39,15 @@ describe('iokit backend through the supervisor (C stand-in)', () => {
     expect(bar0.read32(0x40)).toBe(0x600dcafe);
     expect(h.config.read16(0)).toBe(0x1234);
 
-    const seq = h.irq.seq;
-    expect(ctl.raise(4, 0)).toBe(true);
-    await h.irq.waitAsync(seq, 2000);
-    expect(h.irq.drain()).toEqual([0]);
+    // Two notification ports: the device worker's (its first arm at attach, then handed
+    // off) and the IRQ pump thread's, which now owns the dext's one completion.
+    expect(ctl.counts().notificationPorts).toBe(2);
+    for (const v of [0, 0]) {
+      const seq = h.irq.seq;
+      expect(ctl.raise(4, v)).toBe(true);
+      await h.irq.waitAsync(seq, 2000);
+      expect(h.irq.drain()).toEqual([v]);
+    }
 
     // DMA: the worker exposes the SharedArrayBuffer by its native address (koffi) and registers it.
     // A SharedArrayBuffer's backing store is not 16 KiB aligned, which the dext refuses
@@ -56,9 +61,15 @@ describe('iokit backend through the supervisor (C stand-in)', () => {
 
     await h.reset();
     expect(ctl.deviceState(4).resets).toBe(1);
+    // The pump thread keeps waiting across a reset.
+    const afterReset = h.irq.seq;
+    expect(ctl.raise(4, 0)).toBe(true);
+    await h.irq.waitAsync(afterReset, 2000);
+    expect(h.irq.drain()).toEqual([0]);
     await h.detach();
     expect(ctl.deviceState(4)).toMatchObject({ providerClaimed: false, refs: 0 });
-    expect(ctl.counts()).toMatchObject({ connections: 0, maps: 0 });
+    // The pump thread was woken through its port and exited: no notification port is left.
+    expect(ctl.counts()).toMatchObject({ connections: 0, maps: 0, notificationPorts: 0 });
     expect(sup.debug.resources().teardowns[h.id]).toMatchObject({ connectionRefs: 0, mappedBars: 0, dmaMappings: 0, exposures: 0 });
   });
 });

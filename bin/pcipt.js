@@ -1,6 +1,13 @@
 #!/usr/bin/env node
 // The pcipt command. The CLI lives in dist/src/cli/main.js (run `npm run build` first).
-import { main } from '../dist/src/cli/main.js';
+let main;
+try {
+  ({ main } = await import('../dist/src/cli/main.js'));
+} catch (error) {
+  if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+  process.stderr.write('pcipt: the compiled CLI is missing (dist/): run "npm run build" first\n');
+  process.exit(1);
+}
 
 // A closed stdout (`pcipt trace | head`) ends the command quietly, as other CLIs do.
 process.stdout.on('error', (error) => {

@@ -17,6 +17,7 @@ import { createIokitDextDriver, type IokitDextClient } from '../../src/iokit/iok
 import { createIokitPumpSource, iokitPumpDescriptor } from '../../src/iokit/iokit-pump-source.js';
 import { toBdf } from '../../src/types.js';
 import { useStandin } from './helpers.js';
+import { nextVectors } from '../shared/irq.js';
 
 const s = useStandin();
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -69,17 +70,6 @@ async function pump(dev: ReturnType<typeof device>, waitSliceMs = 30_000) {
 async function armed(): Promise<void> {
   for (let i = 0; i < 5000 && !s.ctl.deviceState(4).completionArmed; i++) await new Promise((r) => setImmediate(r));
   expect(s.ctl.deviceState(4).completionArmed).toBe(true);
-}
-
-/** Waits (bounded) until the line has a pending vector; returns the drained vectors. */
-function nextVectors(line: IrqLine, seq: number): number[] {
-  const deadline = Date.now() + 5000;
-  const got: number[] = [];
-  while (got.length === 0 && Date.now() < deadline) {
-    seq = line.waitSync(seq, 1000);
-    line.drain(got);
-  }
-  return got;
 }
 
 describe('iokitPumpDescriptor (device-worker side of the hand-off)', () => {

@@ -7,14 +7,9 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import {
-  MailboxOp,
-  createConfigServerHandler,
-  serveMailbox,
-  type MailboxServer,
-  type MailboxServerOptions,
-} from '../src/fastpath/index.js';
+import { MailboxOp } from '../src/fastpath/index.js';
 import { kPingIndex, kPingLoopIndex, kPingStopIndex, kPongIndex } from './config-shared.js';
+import { createConfigServerHandler, serveMailbox, type MailboxServer, type MailboxServerOptions } from '../src/actors/mailbox-server.js';
 
 const { control, shared, port, server } = workerData as {
   control: SharedArrayBuffer;

@@ -9,13 +9,14 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { ConfigPort, createDeviceControlBlock, type MailboxServerOptions } from '../src/fastpath/index.js';
+import { ConfigPort, createDeviceControlBlock } from '../src/fastpath/index.js';
 import { kDefaultClientSpinIterations } from '../src/fastpath/mailbox.js';
 import type { ConfigBenchApi } from './config-worker.js';
 import { kConfigBenchBytes, kPingIndex, kPingLoopIndex, kPingStopIndex, kPongIndex } from './config-shared.js';
 import { machineInfo, resultFromLatencies, targetRatio, type BenchReport, type SuiteOptions } from './report.js';
 import { runInterleaved } from './runner.js';
 import { benchWorkerUrl } from './worker-url.js';
+import { type MailboxServerOptions } from '../src/actors/mailbox-server.js';
 
 /** Round trips per sample. */
 const kBatch = 10;

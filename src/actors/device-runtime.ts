@@ -10,24 +10,9 @@
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
 import { createWorkerBackend } from '../backends/index.js';
-import type { WorkerBackend } from '../backends/backend.js';
-import { wakeIrqPump } from '../backends/irq-pump-source.js';
+import type { WorkerBackend } from '../vfio/backend.js';
 import { PassthroughError, toPassthroughError, type SerializedError } from '../errors.js';
-import {
-  createConfigServerHandler,
-  IrqLine,
-  irqSinkFor,
-  isBarMapped,
-  MailboxOp,
-  reinstateBar,
-  requestUnmap,
-  serveMailbox,
-  startIrqPump,
-  type BarWindowDescriptor,
-  type IrqPump,
-  type MailboxHandler,
-  type MailboxServer,
-} from '../fastpath/index.js';
+import { IrqLine, isBarMapped, MailboxOp, reinstateBar, requestUnmap, type BarWindowDescriptor } from '../fastpath/index.js';
 import { TRACE_POINT_NAMES, trace, traceChannel, type TracePoint } from '../trace.js';
 import { toBdf, type Bdf, type HostVa, type Iova } from '../types.js';
 import { VfioDevice } from '../vfio/device.js';
@@ -48,6 +33,9 @@ import type {
   WorkerStats,
 } from './protocol.js';
 import { assertNever, zeroDeviceCounters } from './protocol.js';
+import { irqSinkFor, startIrqPump, type IrqPump } from './irq-pump.js';
+import { createConfigServerHandler, serveMailbox, type MailboxHandler, type MailboxServer } from './mailbox-server.js';
+import { wakeIrqPump } from './irq-pump-thread.js';
 
 type ActivateCommand = Extract<Command, { type: 'activate' }>;
 

@@ -31,17 +31,16 @@ const runtime = new DeviceRuntime(post);
 serveRpc(rpcPort, (cmd) => runtime.handle(cmd));
 
 const backends = preload ?? ['sim'];
-await import('../backends/index.js');
-await Promise.all(
-  backends.map((name) => (name === 'sim' ? import('../backends/sim.js') : name === 'linux' ? import('../linux/index.js') : undefined)),
-);
+const { isBackendName, loadBackend } = await import('../backends/index.js');
+// Load the chosen backend's modules now, so the first attach does not pay for it.
+await Promise.all(backends.filter(isBackendName).map((name) => loadBackend(name).catch(() => undefined)));
 if (prewarm === true && backends.includes('sim')) await dryRun();
 post({ type: 'booted' });
 
 /** One attach + teardown of each common sim model on private hardware; failures are ignored (it is only a warm-up). */
 async function dryRun(): Promise<void> {
   const [{ createSimBackendHost }, { createDeviceControlBlock }] = await Promise.all([
-    import('../backends/sim.js'),
+    import('../sim/backend.js'),
     import('../fastpath/index.js'),
   ]);
   const host = createSimBackendHost();

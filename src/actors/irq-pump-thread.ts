@@ -9,10 +9,11 @@
  * there costs one poll() return plus Atomics, instead of a koffi async-pool
  * hop plus the device worker's event loop (ecosystem-facts §2.3, design §3).
  */
+import type { InterruptSource } from '../vfio/device-io-ops.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { IrqPumpDescriptor } from '../backends/backend.js';
+import type { IrqPumpDescriptor } from '../vfio/backend.js';
 import { PassthroughError } from '../errors.js';
 import { trace } from '../trace.js';
 import type { IrqPumpThreadMessage, IrqPumpWorkerData } from './irq-pump.worker.js';
@@ -166,4 +167,21 @@ export function startIrqPumpThread(opts: IrqPumpThreadOptions): IrqPumpThread {
       if (r === 'late') await worker.terminate();
     },
   };
+}
+
+/** A device source that can wake a pump thread by its reported port (the handed-off apple source). */
+interface PumpWaker {
+  wakePump(portName: number): boolean;
+}
+
+/**
+ * Device-worker side: ends the pump thread's current wait. With the port the
+ * thread reported (`wakePort`) and a source that can send to it, through that
+ * port; otherwise through `interrupts.wake()` (linux: the shared wake fd).
+ * Never blocks.
+ */
+export function wakeIrqPump(interrupts: InterruptSource, wakePort: number | undefined): void {
+  const waker = interrupts as InterruptSource & Partial<PumpWaker>;
+  if (wakePort !== undefined && typeof waker.wakePump === 'function') waker.wakePump(wakePort);
+  else interrupts.wake();
 }

@@ -22,11 +22,12 @@
  * `pcipt:irq:deliver` records when `forwardTrace` is set.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import type { IrqPumpDescriptor } from '../backends/backend.js';
-import { createIrqPumpSource } from '../backends/irq-pump-source.js';
+import type { IrqPumpDescriptor } from '../vfio/backend.js';
 import { PassthroughError, toPassthroughError, type SerializedError } from '../errors.js';
-import { IrqLine, irqSinkFor } from '../fastpath/index.js';
+import { IrqLine } from '../fastpath/index.js';
 import { traceChannel } from '../trace.js';
+import { irqSinkFor } from './irq-pump.js';
+import { createIrqPumpSource } from '../backends/index.js';
 
 /** What a device worker passes to the pump thread. Structured-cloneable. */
 export interface IrqPumpWorkerData {

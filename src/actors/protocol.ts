@@ -14,7 +14,7 @@
  * Everything here is structured-cloneable. No logic beyond {@link assertNever}.
  */
 import { PassthroughError, type SerializedError } from '../errors.js';
-import type { WorkerBackendSpec } from '../backends/backend.js';
+import type { WorkerBackendSpec } from '../vfio/backend.js';
 
 /** Interrupt mode requested at attach; `undefined` picks the best the device offers (MSI-X, MSI, INTx). */
 export type IrqMode = 'msix' | 'msi' | 'intx' | 'none';

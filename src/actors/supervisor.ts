@@ -24,8 +24,8 @@
 import { EventEmitter } from 'node:events';
 import { createHistogram } from 'node:perf_hooks';
 import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
-import { createBackendHost } from '../backends/index.js';
-import type { BackendHost, BackendName, BackendStatus, FunctionSummary, WorkerBackendSpec } from '../backends/backend.js';
+import { BACKEND_NAMES, createBackendHost, isBackendName } from '../backends/index.js';
+import type { BackendHost, BackendName, BackendStatus, FunctionSummary, WorkerBackendSpec } from '../vfio/backend.js';
 import { PassthroughError, type SerializedError } from '../errors.js';
 import {
   BarWindow,
@@ -143,7 +143,7 @@ function validate(options: unknown): Required<Pick<SupervisorOptions, 'backend' 
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const o = options as SupervisorOptions;
   const backend = o.backend ?? 'sim';
-  if (!['sim', 'linux', 'iokit'].includes(backend)) fail('type', 'backend', "'sim', 'linux' or 'iokit'");
+  if (!isBackendName(backend)) fail('type', 'backend', `one of ${BACKEND_NAMES.join(', ')}`);
   if (o.machine !== undefined) {
     if (typeof o.machine !== 'string' && (typeof o.machine !== 'object' || o.machine === null)) {
       fail('type', 'machine', 'a machine description object or a JSON file path');

@@ -3,7 +3,7 @@
  * way to open the selected backend (closed again when the command ends).
  */
 import { createBackendHost } from '../backends/index.js';
-import type { BackendHost, BackendName } from '../backends/backend.js';
+import type { BackendHost, BackendName } from '../vfio/backend.js';
 import { PassthroughError } from '../errors.js';
 import { toBdf, type Bdf } from '../types.js';
 import { usageError } from './exit-codes.js';

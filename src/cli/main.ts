@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_NAMES } from '../backends/index.js';
-import type { BackendName } from '../backends/backend.js';
+import type { BackendName } from '../vfio/backend.js';
 import type { BenchCommandOptions } from './commands/bench.js';
 import { PassthroughError, toPassthroughError } from '../errors.js';
 import { createCommandContext, type CommandContext, type GlobalOptions } from './context.js';

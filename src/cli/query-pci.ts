@@ -3,7 +3,7 @@
  * already parse it) built from a function's config space and BAR list, plus
  * the interrupt capabilities and the capability lists.
  */
-import type { RegionSummary } from '../backends/backend.js';
+import type { RegionSummary } from '../vfio/backend.js';
 import { Cfg, CapId } from '../pci/config-space.js';
 import { parseBdf } from '../types.js';
 import { parseInterruptCapabilities, type ConfigReader } from '../vfio/pci-caps.js';

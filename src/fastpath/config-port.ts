@@ -1,13 +1,12 @@
 /**
  * ConfigPort: synchronous PCI config-space access for a vCPU thread (a vCPU
  * cannot await a promise mid-instruction), over the control block's mailbox
- * served by the device worker. Also the worker-side handler that maps
- * mailbox ops onto the backend's DeviceIoOps, and the BAR slow path.
+ * served by the device worker, and the BAR slow path over the same mailbox.
+ * The worker-side handler lives in src/actors/mailbox-server.ts.
  */
 import { PassthroughError } from '../errors.js';
-import type { DeviceIoOps } from '../vfio/device-io-ops.js';
 import type { SlowPath } from './bar-window.js';
-import { MailboxClient, MailboxOp, type MailboxClientOptions, type MailboxHandler } from './mailbox.js';
+import { MailboxClient, MailboxOp, type MailboxClientOptions } from './mailbox.js';
 
 /**
  * VFIO region index of config space (= RegionIndex.CONFIG; fastpath may only
@@ -110,76 +109,6 @@ export function createMailboxSlowPath(control: SharedArrayBuffer, opts: MailboxC
         client.timeoutMs,
         Number(v >> 32n),
       );
-    },
-  };
-}
-
-function toLeBytes(value: bigint, width: number): Uint8Array {
-  const out = new Uint8Array(width);
-  for (let i = 0; i < width; i++) out[i] = Number((value >> BigInt(8 * i)) & 0xffn);
-  return out;
-}
-
-function fromLeBytes(bytes: Uint8Array): bigint {
-  let v = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]!);
-  return v;
-}
-
-function fromLeBytes32(bytes: Uint8Array): number {
-  let v = 0;
-  for (let i = Math.min(bytes.length, 4) - 1; i >= 0; i--) v = (v * 256 + bytes[i]!) >>> 0;
-  return v;
-}
-
-/** Config-space widths (1, 2, 4) as a bit set: bit w set = width w allowed. */
-const kConfigWidths = (1 << 1) | (1 << 2) | (1 << 4);
-/** BAR widths (1, 2, 4, 8). */
-const kRegionWidths = kConfigWidths | (1 << 8);
-
-/** `allowed` is a bit set of widths (no array: this runs on every request). */
-function checkWidth(width: number, allowed: number, region: number, offsetBytes: number): void {
-  if (width > 8 || ((allowed >>> width) & 1) === 0) {
-    throw new PassthroughError('PT_ERR_BAD_WIDTH', `access width ${width} is not supported`, {
-      region,
-      offsetBytes,
-      width,
-    });
-  }
-}
-
-/**
- * The device worker's mailbox handler: CONFIG_* go to region
- * {@link kConfigRegionIndex}, REGION_* to the BAR, through the backend's
- * slow-path ops (regionRead returns little-endian bytes). Errors thrown by the
- * ops travel back to the client with their code and context; an unknown op
- * answers PT_ERR_NOT_SUPPORTED.
- */
-export function createConfigServerHandler(ops: Pick<DeviceIoOps, 'regionRead' | 'regionWrite'>): MailboxHandler {
-  return {
-    handle(op, a, b, c, d) {
-      switch (op) {
-        case MailboxOp.CONFIG_READ:
-          checkWidth(b, kConfigWidths, kConfigRegionIndex, a);
-          return fromLeBytes32(ops.regionRead(kConfigRegionIndex, a, b));
-        case MailboxOp.CONFIG_WRITE:
-          checkWidth(b, kConfigWidths, kConfigRegionIndex, a);
-          return ops.regionWrite(kConfigRegionIndex, a, toLeBytes(BigInt(c), b));
-        case MailboxOp.REGION_READ: {
-          const bar = a & 0xff;
-          const width = a >>> 8;
-          checkWidth(width, kRegionWidths, bar, b);
-          return fromLeBytes(ops.regionRead(bar, b, width));
-        }
-        case MailboxOp.REGION_WRITE: {
-          const bar = a & 0xff;
-          const width = a >>> 8;
-          checkWidth(width, kRegionWidths, bar, b);
-          return ops.regionWrite(bar, b, toLeBytes((BigInt(d) << 32n) | BigInt(c), width));
-        }
-        default:
-          throw new PassthroughError('PT_ERR_NOT_SUPPORTED', `unknown mailbox op ${op}`, { op });
-      }
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The shared-memory fast path: per-device control block, BAR windows, the
- * IRQ line and pump, the config mailbox and DMA mappings.
+ * IRQ line, the config mailbox (client side) and DMA mappings. The worker
+ * side (IRQ pump, mailbox server) lives in src/actors/.
  */
 export {
   kLayoutVersion,
@@ -19,26 +20,10 @@ export type { BarWindowDescriptor, BarWindowDeps, SlowPath } from './bar-window.
 export { requestUnmap, requestUnmapAsync, reinstateBar, barHolders, isBarMapped } from './lease.js';
 export { IrqLine } from './irq-line.js';
 export type { IrqCounters, WaitSyncOptions } from './irq-line.js';
-export { startIrqPump, irqSinkFor } from './irq-pump.js';
-export type { IrqPump, IrqPumpOptions, IrqPumpStats } from './irq-pump.js';
-export {
-  MailboxClient,
-  MailboxOp,
-  kDefaultMailboxTimeoutMs,
-  serveMailbox,
-  markServerGone,
-  markServerAlive,
-} from './mailbox.js';
-export type {
-  MailboxOpCode,
-  MailboxClientOptions,
-  MailboxHandler,
-  MailboxServer,
-  MailboxServerOptions,
-} from './mailbox.js';
+export { MailboxClient, MailboxOp, kDefaultMailboxTimeoutMs, markServerGone, markServerAlive } from './mailbox.js';
+export type { MailboxOpCode, MailboxClientOptions } from './mailbox.js';
 export {
   ConfigPort,
-  createConfigServerHandler,
   createMailboxSlowPath,
   kConfigRegionIndex,
   kConfigSpaceBytes,

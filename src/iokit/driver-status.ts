@@ -12,9 +12,9 @@ import { execFileSync } from 'node:child_process';
 import { PassthroughError } from '../errors.js';
 import { formatBdf, type Bdf } from '../types.js';
 import { MACOS_LIBRARY_PATHS, kIOMainPortDefault, loadIokitBindings, type IokitLibraryPaths } from './bindings.js';
-import { IOReturn } from './contract.js';
-import { DEXT_USER_CLASS } from './iokit-dext-client.js';
-import { dataU32Property, entryName, forEachObject, stringProperty } from './iokit-registry.js';
+import { IOReturn } from '../dext/contract.js';
+import { DEXT_USER_CLASS } from './dext-client.js';
+import { dataU32Property, entryName, forEachObject, stringProperty } from './registry.js';
 
 /** The one state `driver-status` prints. */
 export type DriverState = 'active' | 'waiting for user approval' | 'uninstalling' | 'staged' | 'not installed';

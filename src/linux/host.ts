@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BackendHost, BackendStatus, FunctionSummary, RegionSummary, WorkerBackendSpec } from '../backends/backend.js';
+import type { BackendHost, BackendStatus, FunctionSummary, RegionSummary, WorkerBackendSpec } from '../vfio/backend.js';
 import { PassthroughError } from '../errors.js';
 import { toBdf } from '../types.js';
 import { type GroupLease, sharedGroupTable, VfioGroupTable } from './container.js';

@@ -6,7 +6,7 @@
  * Also exports `viewAt`, the view factory other threads import to rebuild a
  * view of the same mapping from its address.
  */
-import { memoryTypeForBar, type MappedMemory } from '../iokit/contract.js';
+import { memoryTypeForBar, type MappedMemory } from '../dext/contract.js';
 import { PassthroughError } from '../errors.js';
 import { libc } from './libc.js';
 

@@ -3,8 +3,8 @@
  * supervisor opened (numbers valid in every thread of the process), host
  * memory exposure by native address, and the view-factory module URL.
  */
-import type { IrqPumpDescriptor, WorkerBackend, WorkerBackendSpec } from '../backends/backend.js';
-import { nativeExposures } from '../backends/native-exposure.js';
+import type { IrqPumpDescriptor, WorkerBackend, WorkerBackendSpec } from '../vfio/backend.js';
+import { nativeExposures } from '../vfio/native-exposure.js';
 import { PassthroughError } from '../errors.js';
 import { toBdf } from '../types.js';
 import type { AttachedDevice } from '../vfio/iommu-ops.js';

@@ -26,8 +26,8 @@ import {
   type InterruptWait,
   type IrqWords,
   type MappedMemory,
-} from '../iokit/contract.js';
-import { closedConnectionError, dextError, mapMemoryError } from '../iokit/kern-return.js';
+} from '../dext/contract.js';
+import { closedConnectionError, dextError, mapMemoryError } from '../dext/kern-return.js';
 import { BarBits, CapId, Cfg, Msi, Msix } from '../pci/config-space.js';
 import { trace } from '../trace.js';
 import type { AccessWidth, Bdf } from '../types.js';

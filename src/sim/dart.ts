@@ -4,7 +4,7 @@
  * memory. Every DMA the device models do goes through {@link SimDart.translate};
  * an address with no mapping is a DMA fault (no transfer).
  */
-import { HOST_PAGE_BYTES } from '../iokit/contract.js';
+import { HOST_PAGE_BYTES } from '../dext/contract.js';
 
 /** @internal One mapping: bus `[busAddr, busAddr+lengthBytes)` → `buffer[bufferOffsetBytes…]`. */
 export interface DartEntry {

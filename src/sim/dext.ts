@@ -6,7 +6,7 @@
  * space for DMA, and introspection of each function's model and dext state.
  */
 import { PassthroughError } from '../errors.js';
-import { DEFAULT_DMA_LIMITS, IOReturn, type DextDriver, type DextService, type DmaLimits } from '../iokit/contract.js';
+import { DEFAULT_DMA_LIMITS, IOReturn, type DextDriver, type DextService, type DmaLimits } from '../dext/contract.js';
 import { parseBdf, toBdf, type Bdf } from '../types.js';
 import { SimDextClientImpl, type SimDextContext } from './client.js';
 import { SimFaultsImpl, type SimFaults } from './faults.js';

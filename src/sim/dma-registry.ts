@@ -6,7 +6,7 @@
  * segment (PrepareForDMA, else NotAligned) and gets its own bus range in the
  * function's DART. Any failure rolls back every chunk done so far.
  */
-import { IOReturn, type DmaLimits, type DmaRegionInfo } from '../iokit/contract.js';
+import { IOReturn, type DmaLimits, type DmaRegionInfo } from '../dext/contract.js';
 import type { DartEntry, SimDart } from './dart.js';
 import { fail } from './fail.js';
 import type { SimHostMemoryImpl } from './host-memory.js';

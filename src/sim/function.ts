@@ -4,7 +4,7 @@
  * function's DART, reset, surprise removal, and the per-function dext state
  * (claim, opener, refs, connected user clients).
  */
-import { BarType, IOReturn, type DextIdentity, type IrqWords } from '../iokit/contract.js';
+import { BarType, IOReturn, type DextIdentity, type IrqWords } from '../dext/contract.js';
 import { Cfg, CapId, Command, Msi, Msix, PCIE_CONFIG_BYTES, Status } from '../pci/config-space.js';
 import { trace } from '../trace.js';
 import type { AccessWidth, Bdf } from '../types.js';
@@ -15,7 +15,7 @@ import { fail } from './fail.js';
 import type { SimIrqState } from './irq-state.js';
 import type { DeviceModel, ModelHost, SimRange } from './models/types.js';
 import type { SimScheduler } from './scheduler.js';
-import { HOST_PAGE_BYTES } from '../iokit/contract.js';
+import { HOST_PAGE_BYTES } from '../dext/contract.js';
 
 /** Synthetic MSI doorbell address the sim's ConfigureInterrupts programs. */
 const MSI_ADDRESS = 0xfee0_0000;

@@ -11,7 +11,7 @@
  * more than one segment (RegisterDMARegion → NotAligned).
  */
 import { PassthroughError } from '../errors.js';
-import { HOST_PAGE_BYTES } from '../iokit/contract.js';
+import { HOST_PAGE_BYTES } from '../dext/contract.js';
 import type { HostVa } from '../types.js';
 
 /** The simulated host address space that RegisterDMARegion's clientVA refers to. */

@@ -9,7 +9,7 @@
  * pending bit and completes the stored wait (one-shot: the client re-arms).
  * A vector raised twice before a check coalesces into one bit.
  */
-import { IOReturn, IrqPage, type InterruptWait, type IrqWords } from '../iokit/contract.js';
+import { IOReturn, IrqPage, type InterruptWait, type IrqWords } from '../dext/contract.js';
 
 /** @internal A stored WaitInterrupt completion. */
 interface StoredWait {

@@ -4,7 +4,7 @@
  * buffer and the IRQ page (plain shared memory).
  */
 import { PassthroughError } from '../errors.js';
-import type { MappedMemory } from '../iokit/contract.js';
+import type { MappedMemory } from '../dext/contract.js';
 import type { AccessWidth, Bdf } from '../types.js';
 import { plainRead, plainWrite, type SimBar, type SimFunctionImpl } from './function.js';
 import type { SimRange } from './models/types.js';

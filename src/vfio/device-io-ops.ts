@@ -5,7 +5,34 @@
  * required. Failures throw PassthroughError; `context.errno` carries the
  * `-errno` QEMU's op would have returned.
  */
-import type { MappedMemory } from '../iokit/contract.js';
+
+/**
+ * Host view of one mapped memory type (what `IOConnectMapMemory64` returns).
+ *
+ * `read`/`write` are width-exact host loads/stores the device sees exactly
+ * (the slow path). `buffer`, when present, is the plain shared backing store
+ * that other threads may view directly (the fast path); ranges listed in
+ * `trapRanges` have side effects and must only be reached through read/write.
+ * Real backends have no `buffer`: other threads rebuild a view from `address`.
+ */
+export interface MappedMemory {
+  /** Memory type (0–7). */
+  readonly type: number;
+  /** Host virtual address of the mapping (sim: an address in its simulated host space). */
+  readonly address: bigint;
+  /** Length of the mapping in bytes (a multiple of the 16 KiB host page). */
+  readonly lengthBytes: number;
+  /** True when mapped write-combined (prefetchable BARs). */
+  readonly writeCombined: boolean;
+  /** Plain shared backing store (sim), or undefined for real device memory. */
+  readonly buffer: SharedArrayBuffer | undefined;
+  /** Byte ranges with side effects: never touched through `buffer`. */
+  readonly trapRanges: readonly { offsetBytes: number; lengthBytes: number }[];
+  /** Width-exact little-endian load. Throws PT_ERR_OUT_OF_RANGE / PT_ERR_BAD_WIDTH / PT_ERR_ALIGNMENT. */
+  read(offsetBytes: number, width: 1 | 2 | 4 | 8): bigint;
+  /** Width-exact little-endian store. Same errors as read. */
+  write(offsetBytes: number, width: 1 | 2 | 4 | 8, value: bigint): void;
+}
 
 /** VFIO region indexes of a PCI device (VFIO_PCI_*_REGION_INDEX). */
 export const RegionIndex = {

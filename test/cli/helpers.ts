@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { JsonSchema } from '../../src/cli/schemas.js';
 
 /** Repository root. */
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/pcipt.js', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 

@@ -8,9 +8,9 @@
  * Leaves the device unclaimed: every connection is closed.
  */
 import { describe, expect, test } from 'vitest';
-import { IOReturn, MemoryType } from '../../src/iokit/contract.js';
+import { IOReturn, MemoryType } from '../../src/dext/contract.js';
 import { iokitDriverStatus, iokitListDevices } from '../../src/iokit/driver-status.js';
-import { createIokitDextDriver, wakeInterruptWaiter, type IokitDextClient } from '../../src/iokit/iokit-dext-client.js';
+import { createIokitDextDriver, wakeInterruptWaiter, type IokitDextClient } from '../../src/iokit/dext-client.js';
 import { toBdf } from '../../src/types.js';
 
 const enabled = process.platform === 'darwin' && process.env.PT_HARDWARE === '1';

@@ -8,21 +8,11 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  BarWindow,
-  ConfigPort,
-  IrqLine,
-  barHolders,
-  createDeviceControlBlock,
-  createMailboxSlowPath,
-  markServerGone,
-  requestUnmapAsync,
-  serveMailbox,
-  type DeviceHandleDescriptor,
-} from '../../src/fastpath/index.js';
+import { BarWindow, ConfigPort, IrqLine, barHolders, createDeviceControlBlock, createMailboxSlowPath, markServerGone, requestUnmapAsync, type DeviceHandleDescriptor } from '../../src/fastpath/index.js';
 import { kMboxReqSeqIndex, kMboxReqWaitersIndex, kMboxRespWaitersIndex } from '../../src/fastpath/layout.js';
 import { atomicsWaitAsync } from '../../src/fastpath/wait-async.js';
 import { thrown as caught } from '../shared/thrown.js';
+import { serveMailbox } from '../../src/actors/mailbox-server.js';
 
 const fixture = (name: string) => new URL(`../../dist/test/fixtures/${name}.js`, import.meta.url);
 const workers: Worker[] = [];

@@ -5,10 +5,10 @@
  * pump) → DMA → reset → detach, with nothing left held.
  */
 import { expect, test } from 'vitest';
-import { createAppleContainer } from '../../src/iokit/apple-iommu-ops.js';
-import { ConnectionTable } from '../../src/iokit/connection-table.js';
+import { createAppleContainer } from '../../src/apple/container.js';
+import { ConnectionTable } from '../../src/apple/connection-table.js';
 import { loadKoffiForIokit } from '../../src/iokit/bindings.js';
-import { createIokitDextDriver } from '../../src/iokit/iokit-dext-client.js';
+import { createIokitDextDriver } from '../../src/iokit/dext-client.js';
 import { IrqIndex, RegionIndex } from '../../src/vfio/device-io-ops.js';
 import { toBdf, type HostVa, type Iova } from '../../src/types.js';
 import { useStandin } from './helpers.js';

@@ -3,8 +3,8 @@
  * real prototypes, real pointers and real mach-message completions.
  */
 import { describe, expect, test } from 'vitest';
-import { IOReturn, MemoryType, Selector, kIOMapAnywhere, kIOMapWriteCombineCache } from '../../src/iokit/contract.js';
-import { createIokitDextDriver, type IokitDextClient } from '../../src/iokit/iokit-dext-client.js';
+import { IOReturn, MemoryType, Selector, kIOMapAnywhere, kIOMapWriteCombineCache } from '../../src/dext/contract.js';
+import { createIokitDextDriver, type IokitDextClient } from '../../src/iokit/dext-client.js';
 import { loadKoffiForIokit } from '../../src/iokit/bindings.js';
 import { viewAt } from '../../src/iokit/native-view.js';
 import { toBdf } from '../../src/types.js';

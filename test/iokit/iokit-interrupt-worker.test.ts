@@ -8,8 +8,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, test } from 'vitest';
-import { IOReturn } from '../../src/iokit/contract.js';
-import { createIokitDextDriver, wakeInterruptWaiter, type IokitDextClient } from '../../src/iokit/iokit-dext-client.js';
+import { IOReturn } from '../../src/dext/contract.js';
+import { createIokitDextDriver, wakeInterruptWaiter, type IokitDextClient } from '../../src/iokit/dext-client.js';
 import { toBdf } from '../../src/types.js';
 import { useStandin } from './helpers.js';
 

@@ -10,13 +10,13 @@ import { buildStandin } from './standin/build.js';
 
 const DIST = fileURLToPath(new URL('../../dist/src/iokit/', import.meta.url));
 
-test('importing iokit-dext-client, driver-status and native-view loads no koffi until a driver is created', () => {
+test('importing dext-client, driver-status and native-view loads no koffi until a driver is created', () => {
   const lib = buildStandin();
   const script = `
     import { createRequire } from 'node:module';
     const require = createRequire(${JSON.stringify(pathToFileURL(DIST).href)});
     const koffiLoaded = () => Object.keys(require.cache).some((k) => k.includes('/node_modules/koffi/'));
-    const client = await import(${JSON.stringify(pathToFileURL(DIST + 'iokit-dext-client.js').href)});
+    const client = await import(${JSON.stringify(pathToFileURL(DIST + 'dext-client.js').href)});
     await import(${JSON.stringify(pathToFileURL(DIST + 'driver-status.js').href)});
     await import(${JSON.stringify(pathToFileURL(DIST + 'native-view.js').href)});
     const bindings = await import(${JSON.stringify(pathToFileURL(DIST + 'bindings.js').href)});

@@ -1,6 +1,6 @@
 /**
  * The iokit IRQ pump thread (src/actors/irq-pump.worker.ts over
- * src/iokit/iokit-pump-source.ts) against the C stand-in of IOKit: the
+ * src/iokit/pump-source.ts) against the C stand-in of IOKit: the
  * device side is a real client + apple interrupt source as the iokit device
  * worker builds them; the hand-off gives the dext's one completion to a
  * pump thread attached to the same connection, which raises the IrqLine in
@@ -8,16 +8,16 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startIrqPumpThread } from '../../src/actors/irq-pump-thread.js';
-import { wakeIrqPump } from '../../src/backends/irq-pump-source.js';
 import type { PassthroughError } from '../../src/errors.js';
 import { createDeviceControlBlock, IrqLine } from '../../src/fastpath/index.js';
-import { createAppleDeviceState } from '../../src/iokit/apple-device-state.js';
-import { createAppleInterruptSource } from '../../src/iokit/apple-interrupt-source.js';
-import { createIokitDextDriver, type IokitDextClient } from '../../src/iokit/iokit-dext-client.js';
-import { createIokitPumpSource, iokitPumpDescriptor } from '../../src/iokit/iokit-pump-source.js';
+import { createAppleDeviceState } from '../../src/apple/device-state.js';
+import { createAppleInterruptSource } from '../../src/apple/interrupt-source.js';
+import { createIokitDextDriver, type IokitDextClient } from '../../src/iokit/dext-client.js';
+import { createIokitPumpSource, iokitPumpDescriptor } from '../../src/iokit/pump-source.js';
 import { toBdf } from '../../src/types.js';
 import { useStandin } from './helpers.js';
 import { nextVectors } from '../shared/irq.js';
+import { wakeIrqPump } from '../../src/actors/irq-pump-thread.js';
 
 const s = useStandin();
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expect, test } from 'vitest';
 import { loadIokitBindings } from '../../src/iokit/bindings.js';
-import { IOReturn } from '../../src/iokit/contract.js';
-import { createIokitDextDriver, type IokitDextClient } from '../../src/iokit/iokit-dext-client.js';
+import { IOReturn } from '../../src/dext/contract.js';
+import { createIokitDextDriver, type IokitDextClient } from '../../src/iokit/dext-client.js';
 import { toBdf } from '../../src/types.js';
 import { useStandin } from './helpers.js';
 

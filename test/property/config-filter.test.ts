@@ -4,10 +4,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createAppleDeviceIoOps } from '../../src/iokit/apple-device-io-ops.js';
-import { createAppleDeviceState } from '../../src/iokit/apple-device-state.js';
+import { createAppleDeviceIoOps } from '../../src/apple/device-io-ops.js';
+import { createAppleDeviceState } from '../../src/apple/device-state.js';
 import { PassthroughError } from '../../src/errors.js';
-import { configWriteIsSafe, planConfigWrite } from '../../src/vfio/config-filter.js';
+import { configWriteIsSafe, planConfigWrite } from '../../src/apple/config-filter.js';
 import { RegionIndex } from '../../src/vfio/device-io-ops.js';
 import { toBdf } from '../../src/types.js';
 import { createFakeClient } from '../unit/apple/fake-dext.js';
@@ -34,7 +34,7 @@ function reference(off: number, data: Uint8Array): Outcome {
 }
 
 const offsetArb = fc.oneof(fc.integer({ min: 0, max: 0x48 }), fc.integer({ min: 0, max: 4095 }), fc.integer({ min: 4088, max: 4095 }));
-// Size 0 follows the original's interval arithmetic, not byte sets: covered in test/unit/vfio/config-filter.test.ts.
+// Size 0 follows the original's interval arithmetic, not byte sets: covered in test/unit/apple/config-filter.test.ts.
 const dataArb = fc.uint8Array({ minLength: 1, maxLength: 8 });
 
 describe('property: rule 5 config write filter', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { IOReturn, type IrqWords } from '../../src/iokit/contract.js';
+import { IOReturn, type IrqWords } from '../../src/dext/contract.js';
 import { createSimDext } from '../../src/sim/index.js';
 import type { Bdf } from '../../src/types.js';
 

@@ -10,7 +10,7 @@ import {
 } from '../../src/index.js';
 import type { DeviceIoOps, InterruptSource } from '../../src/vfio/device-io-ops.js';
 import type { IommuOps } from '../../src/vfio/iommu-ops.js';
-import type { DextClient } from '../../src/iokit/contract.js';
+import type { DextClient } from '../../src/dext/contract.js';
 
 describe('public API types', () => {
   it('ops tables have no optional members (a missing op is a compile error, not a runtime crash)', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { ERROR_CODES, PassthroughError, toPassthroughError } from '../../src/errors.js';
-import { codeForKernReturn, dextError, KERN_RETURN_CODES } from '../../src/iokit/kern-return.js';
-import { IOReturn, Selector } from '../../src/iokit/contract.js';
+import { codeForKernReturn, dextError, KERN_RETURN_CODES } from '../../src/dext/kern-return.js';
+import { IOReturn, Selector } from '../../src/dext/contract.js';
 
 describe('error codes', () => {
   it('are sorted alphabetically and unique (our #[sorted])', () => {

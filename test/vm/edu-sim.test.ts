@@ -1,11 +1,11 @@
 /**
  * The shared edu behaviour tests against the simulated edu: the sim dext
- * (src/sim) under the apple container (src/iokit/apple-iommu-ops.ts), driven
+ * (src/sim) under the apple container (src/apple/container.ts), driven
  * directly in this thread (no workers). The same checks run against QEMU's
  * real edu through VFIO in test/vm/linux-vm.test.ts.
  */
-import { createAppleContainer } from '../../src/iokit/apple-iommu-ops.js';
-import { ConnectionTable } from '../../src/iokit/connection-table.js';
+import { createAppleContainer } from '../../src/apple/container.js';
+import { ConnectionTable } from '../../src/apple/connection-table.js';
 import { createSimDext, DEFAULT_SIM_MACHINE } from '../../src/sim/index.js';
 import { toBdf, type Iova } from '../../src/types.js';
 import { attachedEduCore } from '../fixtures/vm-linux-access.js';

@@ -4,7 +4,7 @@
  * the dext's system-extension state on macOS and "macOS-only" elsewhere.
  * Exit 0 when ready, 3 when not (the JSON document is printed either way).
  */
-import type { BackendStatus } from '../../backends/backend.js';
+import type { BackendStatus } from '../../vfio/backend.js';
 import { toPassthroughError } from '../../errors.js';
 import type { DriverState, IokitDriverStatus } from '../../iokit/driver-status.js';
 import type { CommandContext } from '../context.js';

@@ -10,7 +10,7 @@
  * (macOS, several PCIe roots: pick one with host-root). Bridges are hidden unless `--all`, as in the original; `--json`
  * always lists every function.
  */
-import type { FunctionSummary } from '../../backends/backend.js';
+import type { FunctionSummary } from '../../vfio/backend.js';
 import type { IokitPciDevice } from '../../iokit/driver-status.js';
 import { parseBdf, shortBdf } from '../../types.js';
 import type { CommandContext } from '../context.js';

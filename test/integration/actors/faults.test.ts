@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor.js';
-import { IOReturn, Selector } from '../../../src/iokit/contract.js';
+import { IOReturn, Selector } from '../../../src/dext/contract.js';
 import { PassthroughError } from '../../../src/errors.js';
 
 const EDU_A = '0000:00:10.0';

@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IrqPumpThread } from '../../../src/actors/irq-pump-thread.js';
 import type { WorkerEvent } from '../../../src/actors/protocol.js';
-import type { WorkerBackend } from '../../../src/backends/backend.js';
+import type { WorkerBackend } from '../../../src/vfio/backend.js';
 import { createDeviceControlBlock, IrqLine } from '../../../src/fastpath/index.js';
 import { createEventfd, LinuxInterruptSource } from '../../../src/linux/interrupts.js';
 import { libc } from '../../../src/linux/libc.js';
@@ -67,7 +67,7 @@ vi.mock('../../../src/backends/index.js', async (importOriginal) => {
 });
 
 const { DeviceRuntime } = await import('../../../src/actors/device-runtime.js');
-const { createSimBackendHost } = await import('../../../src/backends/sim.js');
+const { createSimBackendHost } = await import('../../../src/sim/backend.js');
 
 afterEach(() => {
   threads.length = 0;

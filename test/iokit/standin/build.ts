@@ -18,7 +18,7 @@ export const STANDIN_LIBRARY = fileURLToPath(new URL('../build/libiokit-standin.
 export function buildStandin(): string {
   const fresh = existsSync(STANDIN_LIBRARY) && statSync(STANDIN_LIBRARY).mtimeMs >= statSync(STANDIN_SOURCE).mtimeMs;
   if (fresh) return STANDIN_LIBRARY;
-  mkdirSync(fileURLToPath(new URL('../build/', import.meta.url)), { recursive: true });
+  mkdirSync(fileURLToPath(new URL('../build', import.meta.url)), { recursive: true });
   const tmp = `${STANDIN_LIBRARY}.${process.pid}.tmp`;
   execFileSync('cc', ['-shared', '-fPIC', '-O2', '-pthread', '-Wall', '-o', tmp, STANDIN_SOURCE], { stdio: 'pipe' });
   renameSync(tmp, STANDIN_LIBRARY);

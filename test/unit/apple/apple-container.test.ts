@@ -4,11 +4,11 @@
  * against the simulated dext.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createAppleContainer, type AppleContainer } from '../../../src/iokit/apple-iommu-ops.js';
-import { ConnectionTable } from '../../../src/iokit/connection-table.js';
-import { IOReturn, Selector } from '../../../src/iokit/contract.js';
-import { DmaCmd, DmaCompanion, DmaReg, DmaStatus } from '../../../src/iokit/dma-companion.js';
-import { SabGuestMemory } from '../../../src/iokit/guest-memory.js';
+import { createAppleContainer, type AppleContainer } from '../../../src/apple/container.js';
+import { ConnectionTable } from '../../../src/apple/connection-table.js';
+import { IOReturn, Selector } from '../../../src/dext/contract.js';
+import { DmaCmd, DmaCompanion, DmaReg, DmaStatus } from '../../../src/apple/dma-companion.js';
+import { SabGuestMemory } from '../../../src/apple/guest-memory.js';
 import type { HostVa, Iova } from '../../../src/types.js';
 import { DUAL0, DUAL1, EDU, EDU2, MISSING, MSIX, rig, thrown, type Sim } from './harness.js';
 

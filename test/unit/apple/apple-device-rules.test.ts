@@ -3,10 +3,10 @@
  * simulated dext. Each test fails when its rule is broken.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createAppleDeviceIoOps, irqMaskWords } from '../../../src/iokit/apple-device-io-ops.js';
-import { createAppleDeviceState, prepareAppleDevice } from '../../../src/iokit/apple-device-state.js';
-import type { AppleAttachedDevice, AppleContainer } from '../../../src/iokit/apple-iommu-ops.js';
-import { IOReturn, Selector, type IrqWords } from '../../../src/iokit/contract.js';
+import { createAppleDeviceIoOps, irqMaskWords } from '../../../src/apple/device-io-ops.js';
+import { createAppleDeviceState, prepareAppleDevice } from '../../../src/apple/device-state.js';
+import type { AppleAttachedDevice, AppleContainer } from '../../../src/apple/container.js';
+import { IOReturn, Selector, type IrqWords } from '../../../src/dext/contract.js';
 import { Cfg } from '../../../src/pci/config-space.js';
 import { DeviceFlags, IrqFlags, IrqIndex, RegionFlags, RegionIndex, type IrqSink } from '../../../src/vfio/device-io-ops.js';
 import { VfioDevice } from '../../../src/vfio/device.js';
@@ -283,7 +283,7 @@ describe('rule 7: IRQ handler', () => {
     const st = createAppleDeviceState(EDU, undefined);
     const ops = createAppleDeviceIoOps(st);
     const { got, sink } = collector();
-    const { deliverPending } = await import('../../../src/iokit/apple-interrupt-source.js');
+    const { deliverPending } = await import('../../../src/apple/interrupt-source.js');
     expect(deliverPending(st, [1n, 0n, 0n, 0n])).toBe(0); // none: dropped
     expect(st.stats.dropped).toBe(1);
     ops.setIrqs({ index: IrqIndex.MSIX, action: 'trigger', start: 0, count: 130, sink });

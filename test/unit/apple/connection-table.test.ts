@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectionTable } from '../../../src/iokit/connection-table.js';
+import { ConnectionTable } from '../../../src/apple/connection-table.js';
 import { PassthroughError } from '../../../src/errors.js';
 import { toBdf } from '../../../src/types.js';
 import { createFakeClient } from './fake-dext.js';

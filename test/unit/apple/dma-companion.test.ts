@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PassthroughError } from '../../../src/errors.js';
-import { ConnectionTable } from '../../../src/iokit/connection-table.js';
-import { IOReturn, type DextClient, type DextDriver } from '../../../src/iokit/contract.js';
+import { ConnectionTable } from '../../../src/apple/connection-table.js';
+import { IOReturn, type DextClient, type DextDriver } from '../../../src/dext/contract.js';
 import {
   DmaCmd,
   DmaCompanion,
@@ -14,9 +14,9 @@ import {
   DmaReg,
   DmaStatus,
   type DmaCompanionOptions,
-} from '../../../src/iokit/dma-companion.js';
-import { SabGuestMemory } from '../../../src/iokit/guest-memory.js';
-import { dextError } from '../../../src/iokit/kern-return.js';
+} from '../../../src/apple/dma-companion.js';
+import { SabGuestMemory } from '../../../src/apple/guest-memory.js';
+import { dextError } from '../../../src/dext/kern-return.js';
 import { toBdf, type HostVa } from '../../../src/types.js';
 import { createFakeClient, type FakeClient } from './fake-dext.js';
 

@@ -3,8 +3,8 @@
  * device behaviour (config filter call sequences, table refcounts). Every
  * selector is recorded; unset behaviours throw NotReady-free defaults.
  */
-import { IOReturn, type DextClient, type IrqWords } from '../../../src/iokit/contract.js';
-import { dextError } from '../../../src/iokit/kern-return.js';
+import { IOReturn, type DextClient, type IrqWords } from '../../../src/dext/contract.js';
+import { dextError } from '../../../src/dext/kern-return.js';
 import { toBdf, type Bdf } from '../../../src/types.js';
 
 /** One recorded selector call. */

@@ -3,9 +3,9 @@
  * table, a container, and a spy that records every selector a client sees.
  */
 import { createSimDext } from '../../../src/sim/index.js';
-import { createAppleContainer, type AppleContainer } from '../../../src/iokit/apple-iommu-ops.js';
-import { ConnectionTable } from '../../../src/iokit/connection-table.js';
-import type { DextClient } from '../../../src/iokit/contract.js';
+import { createAppleContainer, type AppleContainer } from '../../../src/apple/container.js';
+import { ConnectionTable } from '../../../src/apple/connection-table.js';
+import type { DextClient } from '../../../src/dext/contract.js';
 import { toBdf } from '../../../src/types.js';
 
 /** The default machine's functions. */

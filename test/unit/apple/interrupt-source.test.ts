@@ -3,11 +3,11 @@
  * completes, so every branch of the handler is forced deterministically.
  */
 import { describe, expect, it } from 'vitest';
-import { createAppleDeviceIoOps } from '../../../src/iokit/apple-device-io-ops.js';
-import { createAppleDeviceState } from '../../../src/iokit/apple-device-state.js';
-import { createAppleInterruptSource, type BlockingInterruptWait } from '../../../src/iokit/apple-interrupt-source.js';
-import { IOReturn, type IrqWords } from '../../../src/iokit/contract.js';
-import { dextError } from '../../../src/iokit/kern-return.js';
+import { createAppleDeviceIoOps } from '../../../src/apple/device-io-ops.js';
+import { createAppleDeviceState } from '../../../src/apple/device-state.js';
+import { createAppleInterruptSource, type BlockingInterruptWait } from '../../../src/apple/interrupt-source.js';
+import { IOReturn, type IrqWords } from '../../../src/dext/contract.js';
+import { dextError } from '../../../src/dext/kern-return.js';
 import { IrqIndex } from '../../../src/vfio/device-io-ops.js';
 import { toBdf } from '../../../src/types.js';
 import { createFakeClient } from './fake-dext.js';
@@ -147,7 +147,7 @@ describe('apple interrupt source (rule 7)', () => {
 
 describe('deliverPending', () => {
   it('rule 7: every one of 256 vectors is found, lowest first, including bits 31, 32 and 63', async () => {
-    const { deliverPending } = await import('../../../src/iokit/apple-interrupt-source.js');
+    const { deliverPending } = await import('../../../src/apple/interrupt-source.js');
     const state = createAppleDeviceState(BDF, undefined);
     const ops = createAppleDeviceIoOps(state);
     const got: number[] = [];

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PassthroughError } from '../../../src/errors.js';
-import { IrqLine, createDeviceControlBlock, irqSinkFor, startIrqPump } from '../../../src/fastpath/index.js';
+import { IrqLine, createDeviceControlBlock } from '../../../src/fastpath/index.js';
 import type { InterruptSource, IrqSink } from '../../../src/vfio/device-io-ops.js';
+import { irqSinkFor, startIrqPump } from '../../../src/actors/irq-pump.js';
 
 /** A source that delivers queued vectors to a sink; next() parks until wake/close or a push. */
 function fakeSource(sink: IrqSink) {

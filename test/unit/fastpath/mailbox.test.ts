@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { PassthroughError } from '../../../src/errors.js';
-import {
-  ConfigPort,
-  MailboxClient,
-  MailboxOp,
-  createConfigServerHandler,
-  createDeviceControlBlock,
-  markServerAlive,
-  markServerGone,
-  serveMailbox,
-} from '../../../src/fastpath/index.js';
+import { ConfigPort, MailboxClient, MailboxOp, createDeviceControlBlock, markServerAlive, markServerGone } from '../../../src/fastpath/index.js';
 import { kMboxLockIndex, kMboxReqWaitersIndex, kMboxRespWaitersIndex } from '../../../src/fastpath/layout.js';
-import { kDefaultLingerMs, kDefaultMaxHoldMs } from '../../../src/fastpath/mailbox.js';
 import { thrown as caught } from '../../shared/thrown.js';
+import { createConfigServerHandler, serveMailbox } from '../../../src/actors/mailbox-server.js';
+import { kDefaultLingerMs, kDefaultMaxHoldMs } from '../../../src/actors/mailbox-server.js';
 
 describe('mailbox client without a live server', () => {
   it('times out with PT_ERR_TIMEOUT when nobody serves', () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { IOReturn } from '../../../src/iokit/contract.js';
+import { IOReturn } from '../../../src/dext/contract.js';
 import { createSimDext, kIOReturnVMError, type SimDext, type SimDextOptions } from '../../../src/sim/index.js';
 import type { Bdf } from '../../../src/types.js';
 import { EDU0, expectKr } from './helpers.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { IOReturn, MemoryType, type MappedMemory } from '../../../src/iokit/contract.js';
+import { IOReturn, MemoryType, type MappedMemory } from '../../../src/dext/contract.js';
 import { EduModel, createSimDext, type SimDext } from '../../../src/sim/index.js';
 import type { Bdf } from '../../../src/types.js';
 import { EDU0 } from './helpers.js';

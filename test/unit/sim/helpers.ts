@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import { PassthroughError } from '../../../src/errors.js';
-import { ioReturnName } from '../../../src/iokit/contract.js';
+import { ioReturnName } from '../../../src/dext/contract.js';
 
 /** Asserts `fn` throws the dext error for `kr` (and returns it). */
 export function expectKr(fn: () => unknown, kr: number): PassthroughError {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { IOReturn, MemoryType } from '../../../src/iokit/contract.js';
+import { IOReturn, MemoryType } from '../../../src/dext/contract.js';
 import { DoorbellReg, createSimDext, type SimDext } from '../../../src/sim/index.js';
 import type { Bdf } from '../../../src/types.js';
 import { DUAL0, EDU0, MSIX } from './helpers.js';

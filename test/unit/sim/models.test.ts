@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryType } from '../../../src/iokit/contract.js';
+import { MemoryType } from '../../../src/dext/contract.js';
 import { formatLspciDump } from '../../../src/pci/dump.js';
 import { DoorbellReg, MsixLayout, NVME_SAMPLE_DUMP, createSimDext, type SimDext } from '../../../src/sim/index.js';
 import type { Bdf } from '../../../src/types.js';

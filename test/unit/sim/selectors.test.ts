@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { IOReturn, MemoryType, Selector } from '../../../src/iokit/contract.js';
+import { IOReturn, MemoryType, Selector } from '../../../src/dext/contract.js';
 import { createSimDext, type SimDext } from '../../../src/sim/index.js';
 import type { Bdf } from '../../../src/types.js';
 import { DUAL0, DUAL1, EDU0, EDU1, MSIX, NVME, expectKr } from './helpers.js';

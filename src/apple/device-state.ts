@@ -9,7 +9,7 @@ import { Cfg } from '../pci/config-space.js';
 import type { Bdf } from '../types.js';
 import { barWindows, parseInterruptCapabilities, type BarWindowRange, type MsiCapability, type MsixCapability } from '../vfio/pci-caps.js';
 import type { IrqSink } from '../vfio/device-io-ops.js';
-import { BarType, HOST_PAGE_BYTES, type DextClient, type MappedMemory } from './contract.js';
+import { BarType, HOST_PAGE_BYTES, type DextClient, type MappedMemory } from '../dext/contract.js';
 
 /** Number of BARs of a type-0 function. */
 export const BAR_COUNT = 6;

@@ -8,7 +8,7 @@
 import { PassthroughError, type ErrorContext } from '../errors.js';
 import { PCIE_CONFIG_BYTES } from '../pci/config-space.js';
 import { trace, traceEnabled } from '../trace.js';
-import { planConfigWrite } from '../vfio/config-filter.js';
+import { planConfigWrite } from './config-filter.js';
 import {
   IrqFlags,
   IrqIndex,
@@ -21,8 +21,8 @@ import {
   type MappedRegion,
   type RegionInfo,
 } from '../vfio/device-io-ops.js';
-import { BAR_COUNT, MAX_IRQ_VECTORS, type AppleDeviceState, type AppleIrqMode } from './apple-device-state.js';
-import { memoryTypeForBar, type DextClient, type IrqWords } from './contract.js';
+import { BAR_COUNT, MAX_IRQ_VECTORS, type AppleDeviceState, type AppleIrqMode } from './device-state.js';
+import { memoryTypeForBar, type DextClient, type IrqWords } from '../dext/contract.js';
 
 /** Region offsets in the (absent) device file: index << 20 (rule 2). */
 export const APPLE_REGION_SHIFT = 20n;

@@ -17,11 +17,11 @@ import { trace } from '../trace.js';
 import { parseBdf, shortBdf, type Bdf, type Iova } from '../types.js';
 import { DeviceFlags, NUM_IRQS, NUM_REGIONS, type DeviceInfo, type InterruptSource } from '../vfio/device-io-ops.js';
 import type { AttachedDevice, DmaMapRequest, DmaMapping, IommuOps } from '../vfio/iommu-ops.js';
-import { createAppleDeviceIoOps, unmapAllBars, type AppleDeviceIoOps } from './apple-device-io-ops.js';
-import { createAppleDeviceState, prepareAppleDevice, type AppleDeviceState } from './apple-device-state.js';
-import { createAppleInterruptSource } from './apple-interrupt-source.js';
+import { createAppleDeviceIoOps, unmapAllBars, type AppleDeviceIoOps } from './device-io-ops.js';
+import { createAppleDeviceState, prepareAppleDevice, type AppleDeviceState } from './device-state.js';
+import { createAppleInterruptSource } from './interrupt-source.js';
 import type { ConnectionHandle, ConnectionTable } from './connection-table.js';
-import { HOST_PAGE_BYTES, type DextClient, type DextDriver } from './contract.js';
+import { HOST_PAGE_BYTES, type DextClient, type DextDriver } from '../dext/contract.js';
 
 /** Options of {@link createAppleContainer}. */
 export interface AppleContainerOptions {

@@ -12,8 +12,8 @@
 import { PassthroughError } from '../errors.js';
 import { trace, traceEnabled } from '../trace.js';
 import type { InterruptSource } from '../vfio/device-io-ops.js';
-import type { AppleDeviceState } from './apple-device-state.js';
-import { IOReturn, type DextClient, type InterruptWait, type IrqWords } from './contract.js';
+import type { AppleDeviceState } from './device-state.js';
+import { IOReturn, type DextClient, type InterruptWait, type IrqWords } from '../dext/contract.js';
 
 /**
  * The hook for a backend whose client can block in a native wait (a
@@ -84,7 +84,7 @@ function deliverOne(state: AppleDeviceState, vector: number): number {
 
 /**
  * The apple source plus the hand-off to a dedicated IRQ pump thread
- * (src/iokit/iokit-pump-source.ts), which then owns the device's one dext
+ * (src/iokit/pump-source.ts), which then owns the device's one dext
  * completion.
  */
 export interface AppleInterruptSource extends InterruptSource {

@@ -1,6 +1,6 @@
 /**
  * The `sim` backend: simulated dext functions (src/sim) behind the real apple
- * container and ops (src/iokit/apple-*), so every line of the seed's logic
+ * container and ops (src/apple), so every line of the seed's logic
  * runs on any OS.
  *
  * Where the simulated hardware lives: **with its device worker.** The host
@@ -20,13 +20,13 @@
  * hit any attach step (Claim, SetupInterrupts, GetBARInfo, a BAR map).
  */
 import { PassthroughError } from '../errors.js';
-import { createAppleContainer } from '../iokit/apple-iommu-ops.js';
-import { ConnectionTable } from '../iokit/connection-table.js';
-import { Selector } from '../iokit/contract.js';
-import { createSimDext, DEFAULT_SIM_MACHINE, loadSimMachine, parseSimMachine } from '../sim/index.js';
-import type { SimDext, SimMachineDescription } from '../sim/index.js';
+import { createAppleContainer } from '../apple/container.js';
+import { ConnectionTable } from '../apple/connection-table.js';
+import { Selector } from '../dext/contract.js';
+import { createSimDext, DEFAULT_SIM_MACHINE, loadSimMachine, parseSimMachine } from './index.js';
+import type { SimDext, SimMachineDescription } from './index.js';
 import { toBdf, type Bdf, type HostVa } from '../types.js';
-import { dextConfigDump, dextRegions } from './dext-summary.js';
+import { dextConfigDump, dextRegions } from '../dext/summary.js';
 import type {
   BackendHost,
   BackendStatus,
@@ -34,7 +34,7 @@ import type {
   RegionSummary,
   WorkerBackend,
   WorkerBackendSpec,
-} from './backend.js';
+} from '../vfio/backend.js';
 
 /** A selector failure injected at worker creation (test hook). */
 export interface SimSelectorFault {

@@ -44,11 +44,11 @@ import {
   type InterruptWait,
   type IrqWords,
   type MappedMemory,
-} from './contract.js';
-import { closedConnectionError, dextError, mapMemoryError } from './kern-return.js';
-import { NativeMappedMemory } from './iokit-mapped-memory.js';
-import { NotifyPort, sendWake } from './iokit-notify-port.js';
-import { forEachObject, stringProperty } from './iokit-registry.js';
+} from '../dext/contract.js';
+import { closedConnectionError, dextError, mapMemoryError } from '../dext/kern-return.js';
+import { NativeMappedMemory } from './mapped-memory.js';
+import { NotifyPort, sendWake } from './notify-port.js';
+import { forEachObject, stringProperty } from './registry.js';
 
 /** Options of {@link createIokitDextDriver}. */
 export interface IokitDextDriverOptions {

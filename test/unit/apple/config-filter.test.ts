@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configWriteIsSafe, planConfigWrite } from '../../../src/vfio/config-filter.js';
+import { configWriteIsSafe, planConfigWrite } from '../../../src/apple/config-filter.js';
 
 describe('config-filter (rule 5)', () => {
   it('rule 5: a write inside COMMAND is forwarded byte by byte and returns', () => {

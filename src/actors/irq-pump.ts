@@ -7,7 +7,7 @@
  */
 import { PassthroughError, toPassthroughError } from '../errors.js';
 import type { InterruptSource, IrqSink } from '../vfio/device-io-ops.js';
-import type { IrqLine } from './irq-line.js';
+import type { IrqLine } from '../fastpath/irq-line.js';
 
 /** In sync mode, waits between two yields to the event loop while interrupts keep coming. */
 const kSyncYieldEvery = 64;

@@ -4,9 +4,9 @@
  * dump and the BAR list of `pcipt devices`. Only ConfigRead and GetBARInfo
  * are used (neither is gated on a claim, spec §2), so no claim is taken.
  */
-import { BarType, type DextClient } from '../iokit/contract.js';
+import { BarType, type DextClient } from './contract.js';
 import { PCIE_CONFIG_BYTES } from '../pci/config-space.js';
-import type { RegionSummary } from './backend.js';
+import type { RegionSummary } from '../vfio/backend.js';
 
 /**
  * Reads the whole (PCIe extended) config space as dwords, little-endian into bytes.

@@ -7,7 +7,7 @@
  */
 import { PassthroughError } from '../errors.js';
 import type { Bdf } from '../types.js';
-import type { MappedMemory } from './contract.js';
+import type { MappedMemory } from '../dext/contract.js';
 
 /** A mapping of one memory type of one connection. */
 export class NativeMappedMemory implements MappedMemory {

@@ -12,7 +12,7 @@
  */
 import { PassthroughError } from '../errors.js';
 import type { Bdf } from '../types.js';
-import type { DextClient } from './contract.js';
+import type { DextClient } from '../dext/contract.js';
 
 /** One reference to a published connection. */
 export interface ConnectionHandle {

@@ -17,10 +17,10 @@ import { PassthroughError } from '../errors.js';
 import { toBdf } from '../types.js';
 import type { IrqSink, InterruptSource } from '../vfio/device-io-ops.js';
 import type { IokitLibraryPaths } from './bindings.js';
-import { createAppleDeviceState, type AppleDeviceState, type AppleIrqMode } from './apple-device-state.js';
-import { deliverPending, type AppleInterruptSource } from './apple-interrupt-source.js';
-import { IOReturn } from './contract.js';
-import { attachIokitConnection, type IokitDextClient } from './iokit-dext-client.js';
+import { createAppleDeviceState, type AppleDeviceState, type AppleIrqMode } from '../apple/device-state.js';
+import { deliverPending, type AppleInterruptSource } from '../apple/interrupt-source.js';
+import { IOReturn } from '../dext/contract.js';
+import { attachIokitConnection, type IokitDextClient } from './dext-client.js';
 
 /** Longest idle pause (ms) after the dext refused to arm (NotReady): keeps a broken device from spinning. */
 const REFUSED_ARM_IDLE_MS = 20;

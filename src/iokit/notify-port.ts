@@ -15,7 +15,7 @@
  */
 import { PassthroughError } from '../errors.js';
 import { Mach, kIOMainPortDefault, type IokitBindings } from './bindings.js';
-import { IOReturn } from './contract.js';
+import { IOReturn } from '../dext/contract.js';
 
 /** msgh_id of a wake-up message ('ptwk'). */
 export const WAKE_MSG_ID = 0x7074776b;

@@ -13,7 +13,8 @@
  * Which backend is used is decided once, at createSupervisor.
  */
 import type { HostVa } from '../types.js';
-import type { AttachedDevice, IommuOps } from '../vfio/iommu-ops.js';
+import type { InterruptSource } from './device-io-ops.js';
+import type { AttachedDevice, IommuOps } from './iommu-ops.js';
 
 /** Backend names. */
 export type BackendName = 'sim' | 'linux' | 'iokit';
@@ -66,8 +67,8 @@ export interface WorkerBackendSpec {
  * What a dedicated IRQ pump thread (src/actors/irq-pump.worker.ts) needs to
  * rebuild a blocking interrupt source for a device whose vectors the device
  * worker enabled. Structured-cloneable; `options` is backend-specific (linux:
- * {@link import('../linux/interrupts.js').LinuxIrqPumpDescriptor}). Built into
- * a source by createIrqPumpSource (src/backends/irq-pump-source.ts).
+ * `LinuxIrqPumpDescriptor` in src/linux/interrupts.ts). Built into
+ * a source by the backend registry's createIrqPumpSource (src/backends/index.ts).
  */
 export interface IrqPumpDescriptor {
   backend: BackendName;
@@ -136,4 +137,14 @@ export interface WorkerBackend {
   irqPumpDescriptor?(attached: AttachedDevice): IrqPumpDescriptor | undefined;
   /** Releases everything the worker half holds. */
   close(): void;
+}
+
+/**
+ * A pump-thread source. `wakePort` (iokit): the mach port name whose message
+ * ends the thread's wait; the thread reports it to the device worker, which
+ * wakes it with {@link wakeIrqPump}. Absent when the device's own wake() ends
+ * the wait (linux: the shared wake eventfd).
+ */
+export interface IrqPumpSource extends InterruptSource {
+  readonly wakePort?: number;
 }

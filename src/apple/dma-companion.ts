@@ -13,7 +13,7 @@ import { PassthroughError } from '../errors.js';
 import { trace } from '../trace.js';
 import { formatBdf, shortBdf, type Bdf, type Iova } from '../types.js';
 import type { ConnectionHandle, ConnectionTable } from './connection-table.js';
-import type { DextClient, DextDriver } from './contract.js';
+import type { DextClient, DextDriver } from '../dext/contract.js';
 import type { GuestMemory } from './guest-memory.js';
 
 export type { GuestMemory, GuestRamSlot } from './guest-memory.js';

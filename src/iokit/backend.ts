@@ -1,0 +1,143 @@
+/**
+ * The `iokit` backend's two halves: the real dext through IOKit (macOS),
+ * with the seed's container and ops (src/apple) over the koffi-bound
+ * DextClient. On other platforms it is unsupported unless a test passes
+ * `libraries` pointing at the C stand-in of IOKit.
+ */
+import { PassthroughError } from '../errors.js';
+import { toBdf } from '../types.js';
+import { dextConfigDump, dextRegions } from '../dext/summary.js';
+import type { DextClient, DextService } from '../dext/contract.js';
+import type { AttachedDevice } from '../vfio/iommu-ops.js';
+import type { BackendHost, BackendStatus, FunctionSummary, IrqPumpDescriptor, RegionSummary, WorkerBackend, WorkerBackendSpec } from '../vfio/backend.js';
+import { nativeExposures } from '../vfio/native-exposure.js';
+import type { IokitLibraryPaths } from './bindings.js';
+
+
+/** iokit options. */
+interface IokitOptions {
+  /** @internal Test hook: library paths of an IOKit stand-in (lets the backend run off macOS). */
+  libraries?: IokitLibraryPaths;
+}
+
+function iokitUsable(options: IokitOptions): boolean {
+  return process.platform === 'darwin' || options.libraries !== undefined;
+}
+
+function platformError(): PassthroughError {
+  return new PassthroughError('PT_ERR_PLATFORM', 'the iokit backend is macOS-only', { platform: process.platform });
+}
+
+async function iokitDriver(options: IokitOptions) {
+  const { createIokitDextDriver } = await import('./dext-client.js');
+  return createIokitDextDriver(options.libraries === undefined ? undefined : { libraries: options.libraries });
+}
+
+export async function createIokitBackendHost(raw: Record<string, unknown>): Promise<BackendHost> {
+  const options = raw as IokitOptions;
+  const usable = iokitUsable(options);
+  let driverPromise: ReturnType<typeof iokitDriver> | undefined;
+  const driver = () => {
+    if (!usable) throw platformError();
+    driverPromise ??= iokitDriver(options);
+    return driverPromise;
+  };
+  const withClient = async <T>(text: string, fn: (c: DextClient) => T): Promise<T> => {
+    const d = await driver();
+    const client = d.connect(toBdf(text));
+    try {
+      return fn(client);
+    } finally {
+      client.close();
+    }
+  };
+  return {
+    name: 'iokit',
+    async listFunctions(): Promise<FunctionSummary[]> {
+      if (!usable) return [];
+      return (await driver()).listServices().map((s: DextService) => ({
+        bdf: s.bdf,
+        vendorId: s.identity.vendorId,
+        deviceId: s.identity.deviceId,
+        classCode: s.identity.classCode,
+        driver: 'VFIOUserPCIDriver',
+        attachable: true,
+        details: {},
+      }));
+    },
+    async status(): Promise<BackendStatus> {
+      if (!usable) {
+        return {
+          backend: 'iokit',
+          ready: false,
+          state: 'unsupported-platform',
+          details: [`the iokit backend is macOS-only (this is ${process.platform})`],
+        };
+      }
+      try {
+        const n = (await driver()).listServices().length;
+        return { backend: 'iokit', ready: true, state: 'active', details: [`${n} dext-bound function(s)`] };
+      } catch (e) {
+        const err = e instanceof Error ? e.message : String(e);
+        return { backend: 'iokit', ready: false, state: 'not-installed', details: [err] };
+      }
+    },
+    async readConfig(text: string): Promise<Uint8Array> {
+      return withClient(text, dextConfigDump);
+    },
+    async regions(text: string): Promise<RegionSummary[]> {
+      return withClient(text, dextRegions);
+    },
+    async prepare(text: string): Promise<WorkerBackendSpec> {
+      if (!usable) throw platformError();
+      const bdf = toBdf(text);
+      return { backend: 'iokit', options: { bdf, ...(options.libraries === undefined ? {} : { libraries: options.libraries }) } };
+    },
+    release(): void {},
+    async close(): Promise<void> {},
+  };
+}
+
+export async function createIokitWorkerBackend(spec: WorkerBackendSpec): Promise<WorkerBackend> {
+  const options = spec.options as unknown as IokitOptions & { bdf: string };
+  if (!iokitUsable(options)) throw platformError();
+  const [{ createAppleContainer }, { ConnectionTable }, { loadKoffiForIokit }, { iokitPumpDescriptor }] = await Promise.all([
+    import('../apple/container.js'),
+    import('../apple/connection-table.js'),
+    import('./bindings.js'),
+    import('./pump-source.js'),
+  ]);
+  const driver = await iokitDriver(options);
+  const container = createAppleContainer({ driver, table: new ConnectionTable() });
+  const bdf = toBdf(options.bdf);
+  const exposures = nativeExposures((view) => loadKoffiForIokit().address(view));
+  return {
+    name: 'iokit',
+    container,
+    // BARs are device memory: each thread rebuilds a view from the address (koffi.view).
+    viewFactoryModule: new URL('./native-view.js', import.meta.url).href,
+    exposeHostMemory: exposures.expose,
+    unexposeHostMemory: exposures.unexpose,
+    // Interrupts wait in a dedicated pump thread (mach_msg on its own port,
+    // attached to this device's connection): the device's own source is
+    // handed off first, so only the thread arms the dext's one completion.
+    irqPumpDescriptor(attached: AttachedDevice): IrqPumpDescriptor | undefined {
+      const device = container.device;
+      const client = container.client as { connection?: unknown } | undefined;
+      const source = attached.interrupts as Partial<import('../apple/interrupt-source.js').AppleInterruptSource>;
+      if (device === undefined || device.bdf !== attached.bdf || typeof source.handOff !== 'function' || typeof client?.connection !== 'number') {
+        throw new PassthroughError('PT_ERR_INTERNAL', 'an iokit device without an apple interrupt source and connection', { bdf: attached.bdf });
+      }
+      const desc = iokitPumpDescriptor(
+        device.state,
+        source as import('../apple/interrupt-source.js').AppleInterruptSource,
+        client.connection,
+        options.libraries,
+      );
+      return desc === undefined ? undefined : { backend: 'iokit', options: { ...desc } };
+    },
+    close(): void {
+      container.detachDevice(bdf);
+    },
+  };
+}

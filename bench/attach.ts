@@ -9,7 +9,7 @@
  *   background spawn does not steal the measured attach's CPU.
  * Detach is not timed. Samples are sequential: one device at a time.
  */
-import { createSupervisor } from '../src/actors/supervisor.js';
+import { createSupervisor } from '../src/actors/supervisor/supervisor.js';
 import { machineInfo, resultFromLatencies, targetRatio, type BenchReport } from './report.js';
 
 /** Options of {@link runAttachSuite}. */

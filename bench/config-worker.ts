@@ -9,7 +9,7 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { MailboxOp } from '../src/fastpath/index.js';
 import { kPingIndex, kPingLoopIndex, kPingStopIndex, kPongIndex } from './config-shared.js';
-import { createConfigServerHandler, serveMailbox, type MailboxServer, type MailboxServerOptions } from '../src/actors/mailbox-server.js';
+import { createConfigServerHandler, serveMailbox, type MailboxServer, type MailboxServerOptions } from '../src/actors/worker/mailbox-server.js';
 
 const { control, shared, port, server } = workerData as {
   control: SharedArrayBuffer;
@@ -19,12 +19,18 @@ const { control, shared, port, server } = workerData as {
 };
 const config = new Uint8Array(4096);
 config.set([0x86, 0x80, 0x34, 0x12], 0);
+const bytes = (off: number, width: number): number => {
+  let v = 0;
+  for (let i = width - 1; i >= 0; i--) v = v * 256 + config[off + i]!;
+  return v;
+};
 const handler = createConfigServerHandler({
-  regionRead: (_index, off, size) => config.slice(off, off + size),
-  regionWrite: (_index, off, data) => {
-    config.set(data, off);
-    return data.length;
+  configRead: (off, width) => bytes(off, width),
+  configWrite: (off, width, value) => {
+    for (let i = 0; i < width; i++) config[off + i] = (value >>> (8 * i)) & 0xff;
   },
+  barRead: (_bar, off, width) => BigInt(bytes(off, Math.min(width, 4))),
+  barWrite: () => {},
 });
 // The server under test; the parent switches it between the default
 // (waitAsync + linger) and blocking-slice modes between turns.

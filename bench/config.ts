@@ -16,7 +16,7 @@ import { kConfigBenchBytes, kPingIndex, kPingLoopIndex, kPingStopIndex, kPongInd
 import { machineInfo, resultFromLatencies, targetRatio, type BenchReport, type SuiteOptions } from './report.js';
 import { runInterleaved } from './runner.js';
 import { benchWorkerUrl } from './worker-url.js';
-import { type MailboxServerOptions } from '../src/actors/mailbox-server.js';
+import { type MailboxServerOptions } from '../src/actors/worker/mailbox-server.js';
 
 /** Round trips per sample. */
 const kBatch = 10;

@@ -21,8 +21,8 @@
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { createSupervisor } from '../src/actors/supervisor.js';
-import type { DeviceHandle } from '../src/actors/device-handle.js';
+import { createSupervisor } from '../src/actors/supervisor/supervisor.js';
+import type { DeviceHandle } from '../src/actors/supervisor/handle.js';
 import { openFastPath, type DeviceHandleDescriptor } from '../src/fastpath/index.js';
 import { machineInfo, resultFromLatencies, type BenchReport } from './report.js';
 import { benchWorkerUrl } from './worker-url.js';

@@ -7,16 +7,37 @@ export { parseBdf, formatBdf, toBdf, byteRange } from './types.js';
 export type { Bdf, BdfParts, Iova, HostVa, BarIndex, AccessWidth, ByteRange } from './types.js';
 
 // The actor runtime: supervisor, device handles, restart policy.
-export { createSupervisor, Supervisor } from './actors/supervisor.js';
-export type { SupervisorOptions, AttachOptions, SupervisorEvents, TraceRecord } from './actors/supervisor.js';
-export type { DeviceHandle, DeviceStats, DeviceSummary } from './actors/device-handle.js';
-export type { AttachedDeviceInfo, DeviceCounters, IrqMode, RegionSummaryInfo, IrqSummaryInfo } from './actors/protocol.js';
+export { createSupervisor, Supervisor } from './actors/supervisor/supervisor.js';
+export type { SupervisorOptions, AttachOptions, SupervisorEvents, SupervisorInspection, TraceRecord } from './actors/supervisor/supervisor.js';
+export type { ConnectionInfo } from './actors/supervisor/ownership.js';
+export type {
+  DeviceHandle,
+  DeviceStats,
+  DeviceSummary,
+  VfioDeviceView,
+  VfioIrqRequest,
+  RemoteDextClient,
+  CompanionRegisters,
+} from './actors/supervisor/handle.js';
+export type {
+  AttachedDeviceInfo,
+  DeviceCounters,
+  DextMethod,
+  DmaCompanionRequest,
+  IrqMode,
+  RegionSummaryInfo,
+  IrqSummaryInfo,
+} from './actors/protocol.js';
 export { DEFAULT_RESTART_POLICY, decideRestart } from './actors/restart-policy.js';
 export type { RestartPolicy, RestartDecision } from './actors/restart-policy.js';
 export { createBackendHost, BACKEND_NAMES } from './backends/index.js';
 
 // The fast path, for embedding threads (vCPU loops) that receive a descriptor.
-export { openFastPath, BarWindow, IrqLine, ConfigPort, DmaMap } from './fastpath/index.js';
+export { openFastPath, loadFastPath, BarWindow, IrqLine, ConfigPort, DmaMap } from './fastpath/index.js';
+
+// The VFIO contract the view speaks (region/IRQ indexes and flags).
+export { RegionIndex, IrqIndex, RegionFlags, IrqFlags, DeviceFlags } from './vfio/device-io-ops.js';
+export type { DeviceInfo, RegionInfo, IrqInfo } from './vfio/device-io-ops.js';
 export type { DeviceHandleDescriptor, BarWindowDescriptor } from './fastpath/index.js';
 
 // The simulated machine (the default backend) and its description format.

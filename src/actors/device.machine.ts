@@ -6,18 +6,18 @@
  * import here.
  *
  * ```
- * spawning → connecting → claiming → mapping → irqSetup → ready ⇄ resetting
- *      \__________\___________\_________\_________\_________\______→ faulted
+ * opening → connecting → probing → mapping → wiringIrqs → ready ⇄ resetting
+ *     \__________\___________\_________\_________\__________\______→ faulted
  * (any) ── device.stop ──→ stopping ──→ stopped
  * ```
  *
- * Steps (what the worker's actors do):
- * - spawning:   build the WorkerBackend from the spec (sim: the simulated function powers on).
- * - connecting: container.setup() + attachDevice(bdf): connect, claim, publish and the dext's
- *               interrupt setup, undone step by step on failure (spec §7 rule 12).
- * - claiming:   take the device for VFIO use: device/region/irq info, config-space identity.
- * - mapping:    regionMap every BAR and build the fast-path descriptors.
- * - irqSetup:   enable the best interrupt mode, start the IRQ pump, serve the config mailbox.
+ * Steps (what the worker's actors do; src/actors/worker/attach.ts):
+ * - opening:     build the WorkerBackend from the spec (sim: the simulated function powers on).
+ * - connecting:  container.setup() + attachDevice(bdf): connect, claim, publish and the dext's
+ *                interrupt setup, undone step by step on failure (spec §7 rule 12).
+ * - probing:     read what the device is: region and IRQ info, config-space identity.
+ * - mapping:     regionMap every BAR and build the fast-path descriptors (with their trap ranges).
+ * - wiringIrqs:  enable the interrupt mode, start the IRQ pump, serve the config mailbox.
  *
  * Failures are states, never logs (house rule 7): a failed step, a step past
  * its deadline, or a runtime fault event lands in `faulted` with
@@ -97,11 +97,11 @@ function timeoutError(context: DeviceMachineContext, state: string, timeoutMs: n
 
 /** The attach steps in order (state name → actor name). */
 export const ATTACH_STEPS = [
-  ['spawning', 'openBackend'],
+  ['opening', 'openBackend'],
   ['connecting', 'connectDevice'],
-  ['claiming', 'claimDevice'],
+  ['probing', 'probeDevice'],
   ['mapping', 'mapRegions'],
-  ['irqSetup', 'setupIrqs'],
+  ['wiringIrqs', 'wireIrqs'],
 ] as const;
 
 /** Every state name of the machine. */
@@ -127,9 +127,9 @@ const machineSetup = setup({
   actors: {
     openBackend: step,
     connectDevice: step,
-    claimDevice: step,
+    probeDevice: step,
     mapRegions: step,
-    setupIrqs: step,
+    wireIrqs: step,
     resetDevice: step,
     teardown: step,
   },
@@ -193,57 +193,57 @@ export const deviceMachine = machineSetup.createMachine({
     lastRefusal: undefined,
     teardownError: undefined,
   }),
-  initial: 'spawning',
+  initial: 'opening',
   on: {
     'device.stop': { target: '.stopping' },
   },
   states: {
-    spawning: {
+    opening: {
       invoke: {
         src: 'openBackend',
         input: stepInput,
         onDone: 'connecting',
-        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'spawning' } } },
+        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'opening' } } },
       },
-      after: { stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'spawning' } } } },
+      after: { stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'opening' } } } },
     },
     connecting: {
       invoke: {
         src: 'connectDevice',
         input: stepInput,
-        onDone: 'claiming',
+        onDone: 'probing',
         onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'connecting' } } },
       },
       after: {
         stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'connecting' } } },
       },
     },
-    claiming: {
+    probing: {
       invoke: {
-        src: 'claimDevice',
+        src: 'probeDevice',
         input: stepInput,
         onDone: 'mapping',
-        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'claiming' } } },
+        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'probing' } } },
       },
-      after: { stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'claiming' } } } },
+      after: { stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'probing' } } } },
     },
     mapping: {
       invoke: {
         src: 'mapRegions',
         input: stepInput,
-        onDone: 'irqSetup',
+        onDone: 'wiringIrqs',
         onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'mapping' } } },
       },
       after: { stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'mapping' } } } },
     },
-    irqSetup: {
+    wiringIrqs: {
       invoke: {
-        src: 'setupIrqs',
+        src: 'wireIrqs',
         input: stepInput,
         onDone: 'ready',
-        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'irqSetup' } } },
+        onError: { target: 'faulted', actions: { type: 'recordStepError', params: { state: 'wiringIrqs' } } },
       },
-      after: { stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'irqSetup' } } } },
+      after: { stepTimeout: { target: 'faulted', actions: { type: 'recordStepTimeout', params: { state: 'wiringIrqs' } } } },
     },
     ready: {
       entry: 'onReady',

@@ -11,7 +11,7 @@ import type { InspectionEvent } from 'xstate';
 /** A state change of one actor, as published on `pcipt:actor:transition`. */
 export interface TransitionRecord {
   deviceId: string;
-  /** The actor's id (`device`, `slot`, or an invoked child's id). */
+  /** The actor's id (`device`, `supervision`, or an invoked child's id). */
   actor: string;
   /** Previous state value, flattened (`ready`, `stopping`); undefined for the first snapshot. */
   from: string | undefined;

@@ -15,6 +15,7 @@
  */
 import { PassthroughError, type SerializedError } from '../errors.js';
 import type { WorkerBackendSpec } from '../vfio/backend.js';
+import type { DeviceInfo, IrqIndexNumber, IrqInfo, RegionInfo } from '../vfio/device-io-ops.js';
 
 /** Interrupt mode requested at attach; `undefined` picks the best the device offers (MSI-X, MSI, INTx). */
 export type IrqMode = 'msix' | 'msi' | 'intx' | 'none';
@@ -133,10 +134,25 @@ export type Command =
       unmapTimeoutMs: number;
       /** Period of the presence check (vendor id ≠ 0xffff) while ready, ms; 0 = off. */
       presenceCheckMs: number;
+      /** Realize the function's apple-dma-pci companion over this guest RAM (dext backends). */
+      dmaCompanion: DmaCompanionRequest | undefined;
     }
   | { type: 'device.reset' }
-  | { type: 'device.probe' }
+  /** Another function of the slot was hot-reset: this one was reset with it (restore what a reset clears). */
+  | { type: 'device.busReset'; by: string }
   | { type: 'device.stats' }
+  | { type: 'vfio.deviceInfo' }
+  | { type: 'vfio.regionInfo'; index: number }
+  | { type: 'vfio.irqInfo'; index: number }
+  | { type: 'vfio.setIrqs'; index: IrqIndexNumber; action: 'trigger' | 'mask' | 'unmask'; start: number; count: number }
+  | { type: 'vfio.regionRead'; index: number; offsetBytes: number; sizeBytes: number }
+  | { type: 'vfio.regionWrite'; index: number; offsetBytes: number; data: Uint8Array }
+  /** Dirty tracking / device features: the apple backend refuses them (migration unsupported). */
+  | { type: 'vfio.migration' }
+  /** A dext client in the device's worker: the shared (published) connection, or a user client of its own. */
+  | { type: 'dext.open'; shared: boolean; holder: string }
+  | { type: 'dext.call'; client: number; method: DextMethod; args: (number | bigint)[] }
+  | { type: 'dext.close'; client: number }
   | {
       type: 'dma.map';
       buffer: SharedArrayBuffer;
@@ -150,15 +166,54 @@ export type Command =
   | { type: 'shutdown' }
   | { type: 'test.fault'; fault: TestFault };
 
+/** The guest RAM of a DMA companion: slots of SharedArrayBuffers at guest physical addresses. */
+export interface DmaCompanionRequest {
+  /** `managed-bdf` as the guest sees the function: (bus << 8) | devfn (default: the host's). */
+  managedBdf?: number;
+  /** Guest RAM slots. */
+  guestRam: { gpa: bigint; buffer: SharedArrayBuffer; offsetBytes: number; lengthBytes: number }[];
+  /** MAX_ENTRIES (default 4096). */
+  maxEntries?: number;
+}
+
+/** The mailbox's BAR number of a DMA companion's BAR0 (REGION_* ops; real BARs are 0–5). */
+export const COMPANION_BAR = 0x80;
+
+/** DextClient methods reachable through `dext.call` (the selectors, by their client names). */
+export type DextMethod =
+  | 'identity'
+  | 'claim'
+  | 'configRead'
+  | 'configWrite'
+  | 'getBarInfo'
+  | 'mmioRead'
+  | 'mmioWrite'
+  | 'registerDmaRegion'
+  | 'unregisterDmaRegion'
+  | 'probeDmaRegion'
+  | 'resetDevice';
+
 /** A command's type tag. */
 export type CommandType = Command['type'];
 
 /** What each command answers on success. */
 export interface ReplyValues {
   activate: ActivateResult;
-  'device.reset': null;
-  'device.probe': { vendorId: number; deviceId: number };
+  /** `slotReset`: the reset fell back to a hot reset of the slot (its other functions were reset too). */
+  'device.reset': { slotReset: boolean };
+  'device.busReset': null;
   'device.stats': WorkerStats;
+  'vfio.deviceInfo': DeviceInfo;
+  'vfio.regionInfo': RegionInfo;
+  'vfio.irqInfo': IrqInfo;
+  /** The interrupt mode and vector count after the request. */
+  'vfio.setIrqs': { irqMode: IrqMode; irqVectors: number };
+  'vfio.regionRead': Uint8Array;
+  'vfio.regionWrite': number;
+  'vfio.migration': never;
+  'dext.open': { client: number };
+  'dext.call': unknown;
+  'dext.close': null;
   'dma.map': { key: string; busAddr: string; sizeBytes: string };
   'dma.unmap': null;
   shutdown: TeardownReport;
@@ -179,7 +234,7 @@ export interface ActivateResult {
 
 /** What the worker still held after teardown (a leak check expects all zero). */
 export interface TeardownReport {
-  /** References on the function's dext connection in the worker's table. */
+  /** References left on the function's dext connection. */
   connectionRefs: number;
   /** BARs still mapped. */
   mappedBars: number;
@@ -207,6 +262,12 @@ export type WorkerEvent =
       cause: SerializedError | undefined;
     }
   | { type: 'trace'; name: string; payload: Record<string, unknown> }
+  /** The worker's view of the function's shared dext connection changed (refs, holders). */
+  | { type: 'connection'; deviceId: string; bdf: string; refs: number; holders: string[] }
+  /** A reset of this function was a hot reset: every function of its slot was reset. */
+  | { type: 'slot.reset'; deviceId: string; bdf: string }
+  /** Progress of a long step (attach, teardown): the supervisor's deadline restarts on each. */
+  | { type: 'progress'; deviceId: string; step: string }
   | { type: 'booted' };
 
 /** Exhaustiveness check for switches over tagged unions. Throws PT_ERR_INTERNAL at runtime. */

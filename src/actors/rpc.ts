@@ -3,7 +3,9 @@
  * control-plane {@link Command}/{@link Reply} protocol over a MessagePort and
  * adds what comlink lacks:
  *
- * - a deadline on every call (PT_ERR_DEADLINE);
+ * - a deadline on every call (PT_ERR_DEADLINE) that follows progress: the
+ *   worker reports each step of a long command and {@link RpcClient.touch}
+ *   restarts the deadlines, so silence, not a slow machine, is what times out;
  * - typed errors across threads: the worker side turns every failure into
  *   `{ ok: false, error: PassthroughError#toJSON() }` and the client rebuilds
  *   it with `PassthroughError.fromJSON`, so code and context survive (comlink's
@@ -56,9 +58,14 @@ export interface RpcClientOptions {
   context?: ErrorContext;
 }
 
+/** Longest deadline a call may ask for (setTimeout's limit: a larger value fires at once). */
+export const kMaxTimeoutMs = 2 ** 31 - 1;
+
 interface Pending {
   reject(err: PassthroughError): void;
   timer: NodeJS.Timeout;
+  /** (Re)arms the deadline. */
+  arm(): void;
 }
 
 /**
@@ -93,22 +100,31 @@ export class RpcClient {
    */
   call<C extends Command>(command: C, timeoutMs = this.#timeoutMs): Promise<ReplyValues[C['type'] & CommandType]> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (!(timeoutMs > 0 && timeoutMs <= kMaxTimeoutMs)) {
+      return Promise.reject(
+        new PassthroughError('PT_ERR_INVALID_ARGUMENT', `timeoutMs must be in (0, ${kMaxTimeoutMs}]`, { ...this.#context, timeoutMs }),
+      );
+    }
     return new Promise((resolve, reject) => {
+      const expire = () =>
+        entry.reject(
+          new PassthroughError('PT_ERR_DEADLINE', `${command.type} got no reply (and no progress) within ${timeoutMs} ms`, {
+            ...this.#context,
+            command: command.type,
+            timeoutMs,
+          }),
+        );
       const entry: Pending = {
         reject: (err) => {
           clearTimeout(entry.timer);
           this.#pending.delete(entry);
           reject(err);
         },
-        timer: setTimeout(() => {
-          entry.reject(
-            new PassthroughError('PT_ERR_DEADLINE', `${command.type} got no reply within ${timeoutMs} ms`, {
-              ...this.#context,
-              command: command.type,
-              timeoutMs,
-            }),
-          );
-        }, timeoutMs),
+        timer: setTimeout(expire, timeoutMs),
+        arm: () => {
+          clearTimeout(entry.timer);
+          entry.timer = setTimeout(expire, timeoutMs);
+        },
       };
       this.#pending.add(entry);
       this.#proxy.call(command).then(
@@ -124,6 +140,11 @@ export class RpcClient {
         },
       );
     });
+  }
+
+  /** The worker made progress: every pending call's deadline starts again. */
+  touch(): void {
+    for (const entry of this.#pending) entry.arm();
   }
 
   /** Lets the process exit while this channel is idle (an idle warm worker). */

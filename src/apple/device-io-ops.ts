@@ -209,8 +209,49 @@ function configRead(state: AppleDeviceState, offsetBytes: number, size: number):
   return out;
 }
 
-function configWrite(state: AppleDeviceState, offsetBytes: number, data: Uint8Array): number {
-  const size = data.length;
+/**
+ * One config read of 1, 2 or 4 bytes as a number: one selector-8 read, or,
+ * where the access runs past 4096, the bytes below 4096 with zeros above
+ * (rule 4's zero fill, never an underflow).
+ */
+function configReadValue(state: AppleDeviceState, offsetBytes: number, width: 1 | 2 | 4): number {
+  configRangeCheck(state, offsetBytes, width);
+  const client = state.client;
+  if (client === undefined) throw noConnection(state, { region: RegionIndex.CONFIG, offsetBytes });
+  const eff = Math.min(width, PCIE_CONFIG_BYTES - offsetBytes);
+  let value = 0;
+  try {
+    if (eff === width) value = client.configRead(offsetBytes, width) >>> 0;
+    else for (let i = eff - 1; i >= 0; i--) value = (value << 8) | (client.configRead(offsetBytes + i, 1) & 0xff);
+  } catch (e) {
+    throw ioError(state, 'config read', e, { region: RegionIndex.CONFIG, offsetBytes, sizeBytes: width });
+  }
+  value >>>= 0;
+  if (traceEnabled('pcipt:config:read')) trace('pcipt:config:read', { bdf: state.bdf, offsetBytes, width, value });
+  return value;
+}
+
+/** A BAR slow-path load (rule 8): the range check first, then the width; a little-endian host load. */
+function barRead(state: AppleDeviceState, index: number, offsetBytes: number, width: number): bigint {
+  const map = barAccessCheck(state, index, offsetBytes, width, 'read');
+  const value = map.memory.read(offsetBytes, width as 1 | 2 | 4 | 8);
+  if (traceEnabled('pcipt:region:read')) trace('pcipt:region:read', { bdf: state.bdf, region: index, offsetBytes, width, value });
+  return value;
+}
+
+/** A BAR slow-path store (rule 8). */
+function barWrite(state: AppleDeviceState, index: number, offsetBytes: number, width: number, value: bigint): void {
+  const map = barAccessCheck(state, index, offsetBytes, width, 'write');
+  map.memory.write(offsetBytes, width as 1 | 2 | 4 | 8, BigInt.asUintN(64, value));
+  if (traceEnabled('pcipt:region:write')) trace('pcipt:region:write', { bdf: state.bdf, region: index, offsetBytes, width, value });
+}
+
+/**
+ * A config write (rule 5) of `size` bytes at `offsetBytes`; `byteAt(i)` is
+ * byte i of the data (little endian). COMMAND bytes go one by one, STATUS
+ * and BAR writes are dropped, the rest is forwarded at its effective width.
+ */
+function configWriteBytes(state: AppleDeviceState, offsetBytes: number, size: number, byteAt: (i: number) => number): number {
   configRangeCheck(state, offsetBytes, size);
   const plan = planConfigWrite(offsetBytes, size);
   const client = state.client;
@@ -219,7 +260,7 @@ function configWrite(state: AppleDeviceState, offsetBytes: number, data: Uint8Ar
     if (client === undefined) throw noConnection(state, ctx);
     for (let pos = plan.commandBytes.start; pos < plan.commandBytes.end; pos++) {
       try {
-        client.configWrite(pos, 1, data[pos - offsetBytes]!);
+        client.configWrite(pos, 1, byteAt(pos - offsetBytes));
       } catch (e) {
         throw ioError(state, 'COMMAND write', e, { ...ctx, offsetBytes: pos, width: 1 });
       }
@@ -242,7 +283,9 @@ function configWrite(state: AppleDeviceState, offsetBytes: number, data: Uint8Ar
       errno: 'EINVAL',
     });
   }
-  const value = Number(leValue(data, plan.effBytes));
+  let value = 0;
+  for (let i = plan.effBytes - 1; i >= 0; i--) value = (value << 8) | (byteAt(i) & 0xff);
+  value >>>= 0;
   try {
     client.configWrite(offsetBytes, plan.effBytes, value);
   } catch (e) {
@@ -330,19 +373,29 @@ export function createAppleDeviceIoOps(state: AppleDeviceState) {
 
     regionRead(index: number, offsetBytes: number, sizeBytes: number): Uint8Array {
       if (index === RegionIndex.CONFIG) return configRead(state, offsetBytes, sizeBytes);
-      const map = barAccessCheck(state, index, offsetBytes, sizeBytes, 'read');
-      const value = map.memory.read(offsetBytes, sizeBytes as 1 | 2 | 4 | 8);
-      if (traceEnabled('pcipt:region:read')) trace('pcipt:region:read', { bdf: state.bdf, region: index, offsetBytes, width: sizeBytes, value });
-      return leBytes(value, sizeBytes);
+      return leBytes(barRead(state, index, offsetBytes, sizeBytes), sizeBytes);
     },
 
     regionWrite(index: number, offsetBytes: number, data: Uint8Array): number {
-      if (index === RegionIndex.CONFIG) return configWrite(state, offsetBytes, data);
-      const map = barAccessCheck(state, index, offsetBytes, data.length, 'write');
-      const value = leValue(data, data.length);
-      map.memory.write(offsetBytes, data.length as 1 | 2 | 4 | 8, value);
-      if (traceEnabled('pcipt:region:write')) trace('pcipt:region:write', { bdf: state.bdf, region: index, offsetBytes, width: data.length, value });
+      if (index === RegionIndex.CONFIG) return configWriteBytes(state, offsetBytes, data.length, (i) => data[i] ?? 0);
+      barWrite(state, index, offsetBytes, data.length, leValue(data, data.length));
       return data.length;
+    },
+
+    configRead(offsetBytes: number, width: 1 | 2 | 4): number {
+      return configReadValue(state, offsetBytes, width);
+    },
+
+    configWrite(offsetBytes: number, width: 1 | 2 | 4, value: number): void {
+      configWriteBytes(state, offsetBytes, width, (i) => (value >>> (8 * i)) & 0xff);
+    },
+
+    barRead(bar: number, offsetBytes: number, width: 1 | 2 | 4 | 8): bigint {
+      return barRead(state, bar, offsetBytes, width);
+    },
+
+    barWrite(bar: number, offsetBytes: number, width: 1 | 2 | 4 | 8, value: bigint): void {
+      barWrite(state, bar, offsetBytes, width, value);
     },
 
     regionMap(index: number): MappedRegion | undefined {

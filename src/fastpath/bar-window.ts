@@ -157,7 +157,7 @@ export class BarWindow {
       memory = desc.buffer;
     } else if (desc.address !== undefined) {
       if (deps.viewFactory === undefined) {
-        throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'BAR window over an address needs a viewFactory', ctx);
+        throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'BAR window over a host address needs a viewFactory (open the fast path with loadFastPath(descriptor), which loads the descriptor\'s view factory)', ctx);
       }
       memory = deps.viewFactory(desc.address, desc.sizeBytes);
     } else {

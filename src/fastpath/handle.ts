@@ -19,6 +19,12 @@ export interface DeviceHandleDescriptor {
   control: SharedArrayBuffer;
   /** One entry per BAR 0–5; undefined where nothing is mapped. */
   bars: (BarWindowDescriptor | undefined)[];
+  /**
+   * URL of the module exporting `viewAt(address, lengthBytes): ArrayBuffer`,
+   * for BARs that are host addresses (linux, iokit); undefined when every BAR
+   * is a SharedArrayBuffer (sim). {@link loadFastPath} loads it in the calling thread.
+   */
+  viewFactoryModule?: string | undefined;
 }
 
 /** Dependencies and options of {@link openFastPath}. */
@@ -48,15 +54,45 @@ export interface FastPath {
 }
 
 /**
- * Opens every mapped BAR, the IRQ line and the config port from a descriptor.
- * On failure, windows already opened are released.
- * Throws PT_ERR_INVALID_ARGUMENT (bad descriptor), PT_ERR_BAR_RELEASED (a BAR was revoked).
+ * Opens the fast path from a descriptor in any thread, on every backend:
+ * loads the descriptor's view factory module when a BAR is a host address
+ * (and `deps.viewFactory` is not given), then {@link openFastPath}.
+ * Throws as openFastPath; PT_ERR_NOT_FOUND when the view factory module cannot be loaded.
  */
-export function openFastPath(desc: DeviceHandleDescriptor, deps: OpenFastPathDeps = {}): FastPath {
+export async function loadFastPath(desc: DeviceHandleDescriptor, deps: OpenFastPathDeps = {}): Promise<FastPath> {
+  checkDescriptor(desc);
+  const needsView = desc.bars.some((b) => b !== undefined && b.buffer === undefined);
+  if (!needsView || deps.viewFactory !== undefined || desc.viewFactoryModule === undefined) return openFastPath(desc, deps);
+  let viewAt: unknown;
+  try {
+    viewAt = ((await import(desc.viewFactoryModule)) as { viewAt?: unknown }).viewAt;
+  } catch (e) {
+    throw new PassthroughError('PT_ERR_NOT_FOUND', `cannot load the view factory module ${desc.viewFactoryModule}`, { deviceId: desc.id }, { cause: e });
+  }
+  if (typeof viewAt !== 'function') {
+    throw new PassthroughError('PT_ERR_NOT_FOUND', `${desc.viewFactoryModule} exports no viewAt()`, { deviceId: desc.id });
+  }
+  return openFastPath(desc, { ...deps, viewFactory: viewAt as (address: bigint, lengthBytes: number) => ArrayBuffer });
+}
+
+function checkDescriptor(desc: DeviceHandleDescriptor): void {
+  if (desc === null || typeof desc !== 'object') {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'a fast-path descriptor must be an object (DeviceHandle.descriptor())', { descriptor: String(desc) });
+  }
   checkLayout(desc.control);
   if (!Array.isArray(desc.bars) || desc.bars.length > kBarCount) {
     throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'descriptor must list at most 6 BARs', { deviceId: desc.id });
   }
+}
+
+/**
+ * Opens every mapped BAR, the IRQ line and the config port from a descriptor.
+ * BARs that are host addresses need `deps.viewFactory`, or use {@link loadFastPath}.
+ * On failure, windows already opened are released.
+ * Throws PT_ERR_INVALID_ARGUMENT (bad descriptor), PT_ERR_BAR_RELEASED (a BAR was revoked).
+ */
+export function openFastPath(desc: DeviceHandleDescriptor, deps: OpenFastPathDeps = {}): FastPath {
+  checkDescriptor(desc);
   const clientOpts = {
     ...(deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs }),
     ...(deps.spinIterations === undefined ? {} : { spinIterations: deps.spinIterations }),

@@ -30,5 +30,5 @@ export {
 } from './config-port.js';
 export { DmaMap } from './dma-map.js';
 export type { DmaControl, DmaControlRequest, DmaMapEntry, DmaMapOptions, DmaMemory } from './dma-map.js';
-export { openFastPath } from './handle.js';
+export { openFastPath, loadFastPath } from './handle.js';
 export type { DeviceHandleDescriptor, FastPath, OpenFastPathDeps } from './handle.js';

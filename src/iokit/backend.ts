@@ -9,7 +9,8 @@ import { toBdf } from '../types.js';
 import { dextConfigDump, dextRegions } from '../dext/summary.js';
 import type { DextClient, DextService } from '../dext/contract.js';
 import type { AttachedDevice } from '../vfio/iommu-ops.js';
-import type { BackendHost, BackendStatus, FunctionSummary, IrqPumpDescriptor, RegionSummary, WorkerBackend, WorkerBackendSpec } from '../vfio/backend.js';
+import type { BackendHost, BackendStatus, FunctionSummary, IrqPumpDescriptor, RegionSummary, WorkerBackendSpec } from '../vfio/backend.js';
+import { dmaRoutingOf, type DextWorkerBackend } from '../apple/backend.js';
 import { nativeExposures } from '../vfio/native-exposure.js';
 import type { IokitLibraryPaths } from './bindings.js';
 
@@ -33,6 +34,7 @@ async function iokitDriver(options: IokitOptions) {
   return createIokitDextDriver(options.libraries === undefined ? undefined : { libraries: options.libraries });
 }
 
+/** Builds the iokit host half (enumeration through the dext; unsupported off macOS unless `libraries` is set). */
 export async function createIokitBackendHost(raw: Record<string, unknown>): Promise<BackendHost> {
   const options = raw as IokitOptions;
   const usable = iokitUsable(options);
@@ -98,7 +100,8 @@ export async function createIokitBackendHost(raw: Record<string, unknown>): Prom
   };
 }
 
-export async function createIokitWorkerBackend(spec: WorkerBackendSpec): Promise<WorkerBackend> {
+/** Builds the iokit worker half (a DextWorkerBackend) from the spec the host's prepare() returned. */
+export async function createIokitWorkerBackend(spec: WorkerBackendSpec): Promise<DextWorkerBackend> {
   const options = spec.options as unknown as IokitOptions & { bdf: string };
   if (!iokitUsable(options)) throw platformError();
   const [{ createAppleContainer }, { ConnectionTable }, { loadKoffiForIokit }, { iokitPumpDescriptor }] = await Promise.all([
@@ -108,12 +111,15 @@ export async function createIokitWorkerBackend(spec: WorkerBackendSpec): Promise
     import('./pump-source.js'),
   ]);
   const driver = await iokitDriver(options);
-  const container = createAppleContainer({ driver, table: new ConnectionTable() });
+  const table = new ConnectionTable();
+  const container = createAppleContainer({ driver, table, dmaRouting: dmaRoutingOf(spec.options) });
   const bdf = toBdf(options.bdf);
   const exposures = nativeExposures((view) => loadKoffiForIokit().address(view));
   return {
     name: 'iokit',
     container,
+    driver,
+    table,
     // BARs are device memory: each thread rebuilds a view from the address (koffi.view).
     viewFactoryModule: new URL('./native-view.js', import.meta.url).href,
     exposeHostMemory: exposures.expose,

@@ -160,6 +160,47 @@ export function createLinuxDevice(bdf: string, fd: number, lc: LibcBindings = li
     return n;
   };
 
+  /** Scratch for the numeric accessors (one access at a time: the device worker is single-threaded). */
+  const scratch = new Uint8Array(8);
+
+  const configAccessCheck = (offsetBytes: number, width: number): void => {
+    if (!Number.isInteger(offsetBytes) || offsetBytes < 0 || offsetBytes >= 4096 || (width !== 1 && width !== 2 && width !== 4)) {
+      throw new PassthroughError('PT_ERR_OUT_OF_RANGE', `config access of ${width} bytes at ${offsetBytes} is outside 4096 bytes`, ctx({ region: RegionIndex.CONFIG, offsetBytes, width, errno: 'EINVAL' }));
+    }
+  };
+
+  const configReadValue = (offsetBytes: number, width: 1 | 2 | 4): number => {
+    configAccessCheck(offsetBytes, width);
+    const b = regionRead(RegionIndex.CONFIG, offsetBytes, width);
+    let v = 0;
+    for (let i = width - 1; i >= 0; i--) v = v * 256 + b[i]!;
+    return v >>> 0;
+  };
+
+  const configWriteValue = (offsetBytes: number, width: 1 | 2 | 4, value: number): void => {
+    configAccessCheck(offsetBytes, width);
+    const b = scratch.subarray(0, width);
+    for (let i = 0; i < width; i++) b[i] = (value >>> (8 * i)) & 0xff;
+    regionWrite(RegionIndex.CONFIG, offsetBytes, b);
+  };
+
+  const barReadValue = (bar: number, offsetBytes: number, width: 1 | 2 | 4 | 8): bigint => {
+    const b = regionRead(bar, offsetBytes, width);
+    let v = 0n;
+    for (let i = width - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+    return v;
+  };
+
+  const barWriteValue = (bar: number, offsetBytes: number, width: 1 | 2 | 4 | 8, value: bigint): void => {
+    const b = scratch.subarray(0, width);
+    let v = BigInt.asUintN(64, value);
+    for (let i = 0; i < width; i++) {
+      b[i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+    regionWrite(bar, offsetBytes, b);
+  };
+
   const configRead32 = (off: number): number => {
     const b = regionRead(RegionIndex.CONFIG, off, 4);
     return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
@@ -319,6 +360,10 @@ export function createLinuxDevice(bdf: string, fd: number, lc: LibcBindings = li
     deviceReset,
     regionRead,
     regionWrite,
+    configRead: configReadValue,
+    configWrite: configWriteValue,
+    barRead: barReadValue,
+    barWrite: barWriteValue,
     regionMap,
     regionUnmap,
   } satisfies DeviceIoOps;

@@ -22,6 +22,7 @@
 import { PassthroughError } from '../errors.js';
 import { createAppleContainer } from '../apple/container.js';
 import { ConnectionTable } from '../apple/connection-table.js';
+import { dmaRoutingOf, type DextWorkerBackend } from '../apple/backend.js';
 import { Selector } from '../dext/contract.js';
 import { createSimDext, DEFAULT_SIM_MACHINE, loadSimMachine, parseSimMachine } from './index.js';
 import type { SimDext, SimMachineDescription } from './index.js';
@@ -175,14 +176,12 @@ export function createSimBackendHost(options: SimBackendOptions = {}): BackendHo
 }
 
 /** The worker half of the sim backend, with the simulated dext exposed for test hooks. */
-export interface SimWorkerBackend extends WorkerBackend {
+export interface SimWorkerBackend extends DextWorkerBackend {
   readonly name: 'sim';
   /** The function's simulated dext (faults, model, idle). */
   readonly sim: SimDext;
   /** The function this worker simulates. */
   readonly bdf: Bdf;
-  /** The worker's connection table (leak checks read refs(bdf)). */
-  readonly table: ConnectionTable;
 }
 
 /** Builds the worker half from the spec the host's prepare() returned. */
@@ -195,7 +194,15 @@ export function createSimWorkerBackend(spec: WorkerBackendSpec): SimWorkerBacken
     timing?: Record<string, number>;
   };
   const bdf = toBdf(o.bdf);
-  const sim = createSimDext(o.machine, { functions: [bdf], ...(o.timing === undefined ? {} : { timing: o.timing }) });
+  const slotResetListeners: (() => void)[] = [];
+  const sim = createSimDext(o.machine, {
+    functions: [bdf],
+    ...(o.timing === undefined ? {} : { timing: o.timing }),
+    // The slot's other functions are simulated in their own workers: tell the supervisor.
+    onSlotReset: () => {
+      for (const l of slotResetListeners) l();
+    },
+  });
   for (const f of o.faults ?? []) {
     sim.faults.failSelector(bdf, selectorNumber(f.selector), f.kernReturn, f.count === undefined ? {} : { count: f.count });
   }
@@ -203,13 +210,20 @@ export function createSimWorkerBackend(spec: WorkerBackendSpec): SimWorkerBacken
     sim.faults.failMap(bdf, f.type, f.kernReturn, f.count === undefined ? {} : { count: f.count });
   }
   const table = new ConnectionTable();
-  const container = createAppleContainer({ driver: sim, table });
+  const container = createAppleContainer({ driver: sim, table, dmaRouting: dmaRoutingOf(spec.options) });
   return {
     name: 'sim',
     sim,
     bdf,
     table,
+    driver: sim,
     container,
+    onSlotReset(listener: () => void): void {
+      slotResetListeners.push(listener);
+    },
+    applySlotReset(): void {
+      sim.model(bdf).reset('hot');
+    },
     viewFactoryModule: undefined,
     exposeHostMemory(buffer: SharedArrayBuffer, offsetBytes: number, lengthBytes: number): HostVa {
       return sim.hostMemory.expose(buffer, { offsetBytes, lengthBytes });

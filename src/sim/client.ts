@@ -50,6 +50,8 @@ export interface SimDextContext {
   readonly dmaLimits: DmaLimits;
   /** Every instantiated function of the slot (domain:bus:device) of `bdf`, for hot reset. */
   slotFunctions(bdf: Bdf): SimFunctionImpl[];
+  /** A hot reset of `bdf`'s slot happened (after the instantiated functions were reset). */
+  slotReset(bdf: Bdf): void;
   /** Called by close(). */
   forget(client: SimDextClientImpl): void;
 }
@@ -254,6 +256,7 @@ export class SimDextClientImpl implements DextClient, SimClientLink {
       const hotFault = faults.take('reset', fn.bdf, 'hot');
       if (hotFault !== undefined) fail(hotFault, 'hot reset failed');
       for (const f of this.#ctx.slotFunctions(fn.bdf)) f.reset('hot');
+      this.#ctx.slotReset(fn.bdf);
     });
   }
 

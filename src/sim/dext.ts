@@ -28,6 +28,12 @@ export interface SimDextOptions {
   functions?: string[];
   /** Device work (factorial, DMA) completes this much later, on timers (default 0: the next timer tick). */
   timing?: { factorialDelayMs?: number; dmaDelayMs?: number };
+  /**
+   * Called after a ResetDevice fell back to a hot reset, which resets every
+   * function of the slot: the functions this dext did not instantiate (a
+   * device worker builds only its own) are reset by whoever listens.
+   */
+  onSlotReset?: (bdf: Bdf) => void;
 }
 
 /** The simulated dext: a {@link DextDriver} plus test controls. */
@@ -129,6 +135,7 @@ export function createSimDext(machine: SimMachineDescription = DEFAULT_SIM_MACHI
     faults,
     dmaLimits: limits,
     slotFunctions: (bdf: string) => [...functions.values()].filter((f) => slotOf(f.bdf) === slotOf(bdf)),
+    slotReset: (bdf: Bdf) => options.onSlotReset?.(bdf),
     forget: (c) => clients.delete(c),
   };
 

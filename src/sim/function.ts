@@ -73,6 +73,8 @@ export interface SimFunction {
   raise(vector: number): void;
   /** The pending bits of the MSI-X PBA (MSI-X only), as 4 words. */
   msixPending(): IrqWords;
+  /** Resets the function as an FLR or a secondary-bus (hot) reset would (what ResetDevice does to it). */
+  reset(kind: 'flr' | 'hot'): void;
 }
 
 /** @internal */

@@ -135,6 +135,18 @@ export interface WorkerBackend {
    * the async pump (sim interrupts are produced in the device worker's own thread).
    */
   irqPumpDescriptor?(attached: AttachedDevice): IrqPumpDescriptor | undefined;
+  /**
+   * Registers `listener`, called when a reset of this worker's function fell
+   * back to a hot (secondary bus) reset, which reset every function of its
+   * slot. Absent when the backend cannot tell (the function's siblings then
+   * hear nothing).
+   */
+  onSlotReset?(listener: () => void): void;
+  /**
+   * Applies to this worker's function a hot reset another function of its
+   * slot caused (sim: the simulated function's reset; hardware did it already).
+   */
+  applySlotReset?(): void;
   /** Releases everything the worker half holds. */
   close(): void;
 }

@@ -199,6 +199,22 @@ export interface DeviceIoOps {
    */
   regionWrite(index: number, offsetBytes: number, data: Uint8Array): number;
   /**
+   * configRead - one config-space read of 1, 2 or 4 bytes as a number: the
+   * form the synchronous paths use (ConfigPort, the device layer), so a value
+   * never turns into bytes and back. Same rules and errors as
+   * regionRead(CONFIG, …) (EINVAL at or past 4096).
+   */
+  configRead(offsetBytes: number, width: 1 | 2 | 4): number;
+  /** configWrite - one config-space write of 1, 2 or 4 bytes, through the backend's write filter. */
+  configWrite(offsetBytes: number, width: 1 | 2 | 4, value: number): void;
+  /**
+   * barRead - one width-exact slow-path load from a mapped BAR (the trapped
+   * ranges: MSI-X table, PBA). Same rules and errors as regionRead(bar, …).
+   */
+  barRead(bar: number, offsetBytes: number, width: 1 | 2 | 4 | 8): bigint;
+  /** barWrite - one width-exact slow-path store to a mapped BAR. */
+  barWrite(bar: number, offsetBytes: number, width: 1 | 2 | 4 | 8, value: bigint): void;
+  /**
    * regionMap - map a BAR for the fast path.
    * @returns the mapping, or undefined when the seed maps nothing (size 0, I/O BAR,
    *   upper half of a 64-bit BAR, not a BAR, already mapped)

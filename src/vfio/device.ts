@@ -69,16 +69,11 @@ export class VfioDevice {
   }
 
   #readConfig(offsetBytes: number, width: 1 | 2 | 4): number {
-    const b = this.ops.regionRead(RegionIndex.CONFIG, offsetBytes, width);
-    let v = 0;
-    for (let i = width - 1; i >= 0; i--) v = v * 256 + (b[i] ?? 0);
-    return v >>> 0;
+    return this.ops.configRead(offsetBytes, width);
   }
 
   #writeConfig(offsetBytes: number, width: 1 | 2 | 4, value: number): void {
-    const b = new Uint8Array(width);
-    for (let i = 0; i < width; i++) b[i] = (value >>> (8 * i)) & 0xff;
-    this.ops.regionWrite(RegionIndex.CONFIG, offsetBytes, b);
+    this.ops.configWrite(offsetBytes, width, value);
   }
 
   /** One config byte. */

@@ -12,7 +12,7 @@ import { BarWindow, ConfigPort, IrqLine, barHolders, createDeviceControlBlock, c
 import { kMboxReqSeqIndex, kMboxReqWaitersIndex, kMboxRespWaitersIndex } from '../../src/fastpath/layout.js';
 import { atomicsWaitAsync } from '../../src/fastpath/wait-async.js';
 import { thrown as caught } from '../shared/thrown.js';
-import { serveMailbox } from '../../src/actors/mailbox-server.js';
+import { serveMailbox } from '../../src/actors/worker/mailbox-server.js';
 
 const fixture = (name: string) => new URL(`../../dist/test/fixtures/${name}.js`, import.meta.url);
 const workers: Worker[] = [];

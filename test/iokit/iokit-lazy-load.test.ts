@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expect, test } from 'vitest';
 import { buildStandin } from './standin/build.js';
 
-const DIST = fileURLToPath(new URL('../../dist/src/iokit/', import.meta.url));
+const DIST = fileURLToPath(new URL('../../dist/src/iokit', import.meta.url)) + '/';
 
 test('importing dext-client, driver-status and native-view loads no koffi until a driver is created', () => {
   const lib = buildStandin();

@@ -7,7 +7,7 @@
  * the shared control block. Needs the compiled entry (npx tsc -p tsconfig.json).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startIrqPumpThread } from '../../src/actors/irq-pump-thread.js';
+import { startIrqPumpThread } from '../../src/actors/worker/irq-pump-thread.js';
 import type { PassthroughError } from '../../src/errors.js';
 import { createDeviceControlBlock, IrqLine } from '../../src/fastpath/index.js';
 import { createAppleDeviceState } from '../../src/apple/device-state.js';
@@ -17,7 +17,7 @@ import { createIokitPumpSource, iokitPumpDescriptor } from '../../src/iokit/pump
 import { toBdf } from '../../src/types.js';
 import { useStandin } from './helpers.js';
 import { nextVectors } from '../shared/irq.js';
-import { wakeIrqPump } from '../../src/actors/irq-pump-thread.js';
+import { wakeIrqPump } from '../../src/actors/worker/irq-pump-thread.js';
 
 const s = useStandin();
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -7,8 +7,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { createSupervisor, type Supervisor } from '../../src/actors/supervisor.js';
-import type { DeviceHandle } from '../../src/actors/device-handle.js';
+import { createSupervisor, type Supervisor } from '../../src/actors/supervisor/supervisor.js';
+import type { DeviceHandle } from '../../src/actors/supervisor/handle.js';
 import { barHolders } from '../../src/fastpath/index.js';
 
 const FUNCTIONS = ['0000:00:10.0', '0000:02:00.0', '0000:03:00.0', '0000:03:00.1'] as const;

@@ -7,8 +7,8 @@
  */
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { DeviceHandle } from '../../actors/device-handle.js';
-import { createSupervisor } from '../../actors/supervisor.js';
+import type { DeviceHandle } from '../../actors/supervisor/handle.js';
+import { createSupervisor } from '../../actors/supervisor/supervisor.js';
 import { PassthroughError, toPassthroughError } from '../../errors.js';
 import {
   mergeCounters,

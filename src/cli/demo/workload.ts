@@ -7,7 +7,7 @@
  * completing with an MSI). Every number is a per-operation latency in ns.
  */
 import { performance } from 'node:perf_hooks';
-import type { DeviceHandle } from '../../actors/device-handle.js';
+import type { DeviceHandle } from '../../actors/supervisor/handle.js';
 import type { BarWindow, IrqLine } from '../../fastpath/index.js';
 import { PassthroughError } from '../../errors.js';
 import { createLatencyHistogram, recordLatency, summarizeHistogram, type HistogramSummary } from '../../trace.js';

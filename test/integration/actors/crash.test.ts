@@ -5,9 +5,9 @@
  * past the restart limit it is faulted with PT_ERR_RESTART_LIMIT.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor.js';
+import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor/supervisor.js';
 import { barHolders } from '../../../src/fastpath/index.js';
-import type { DeviceHandle } from '../../../src/actors/device-handle.js';
+import type { DeviceHandle } from '../../../src/actors/supervisor/handle.js';
 
 const EDU_A = '0000:00:10.0';
 const EDU_B = '0000:00:11.0';

@@ -5,7 +5,7 @@
  * off the bus while attached.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor.js';
+import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor/supervisor.js';
 import { IOReturn, Selector } from '../../../src/dext/contract.js';
 import { PassthroughError } from '../../../src/errors.js';
 

@@ -5,7 +5,7 @@
  * per process, so the main thread's control handle sees what the worker did.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor.js';
+import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor/supervisor.js';
 import type { IokitLibraryPaths } from '../../../src/iokit/bindings.js';
 import { standinLibraries } from '../../iokit/standin/build.js';
 import { standinControl } from '../../iokit/standin/control.js';

@@ -7,7 +7,7 @@
  * closed) and that a pump thread dying faults the device.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { IrqPumpThread } from '../../../src/actors/irq-pump-thread.js';
+import type { IrqPumpThread } from '../../../src/actors/worker/irq-pump-thread.js';
 import type { WorkerEvent } from '../../../src/actors/protocol.js';
 import type { WorkerBackend } from '../../../src/vfio/backend.js';
 import { createDeviceControlBlock, IrqLine } from '../../../src/fastpath/index.js';
@@ -24,8 +24,8 @@ let native: { src: LinuxInterruptSource; fds: number[] } | undefined;
 /** Pump threads the runtime started (captured through the mock below). */
 const threads: IrqPumpThread[] = [];
 
-vi.mock('../../../src/actors/irq-pump-thread.js', async (importOriginal) => {
-  const orig = await importOriginal<typeof import('../../../src/actors/irq-pump-thread.js')>();
+vi.mock('../../../src/actors/worker/irq-pump-thread.js', async (importOriginal) => {
+  const orig = await importOriginal<typeof import('../../../src/actors/worker/irq-pump-thread.js')>();
   return {
     ...orig,
     startIrqPumpThread: (opts: Parameters<typeof orig.startIrqPumpThread>[0]) => {
@@ -66,7 +66,7 @@ vi.mock('../../../src/backends/index.js', async (importOriginal) => {
   };
 });
 
-const { DeviceRuntime } = await import('../../../src/actors/device-runtime.js');
+const { DeviceRuntime } = await import('../../../src/actors/worker/runtime.js');
 const { createSimBackendHost } = await import('../../../src/sim/backend.js');
 
 afterEach(() => {

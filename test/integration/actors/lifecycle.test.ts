@@ -1,11 +1,11 @@
 /**
- * Real device workers (dist/src/actors/device.worker.js) on the sim backend:
+ * Real device workers (dist/src/actors/worker/device.worker.js) on the sim backend:
  * attach → MMIO → IRQ → reset → detach, ownership, a two-function slot, DMA,
  * tracing and stats.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor.js';
+import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor/supervisor.js';
 import { barHolders } from '../../../src/fastpath/index.js';
 import { PassthroughError } from '../../../src/errors.js';
 
@@ -156,9 +156,9 @@ describe('supervisor lifecycle (sim, real workers)', () => {
     await h.detach();
     const transitions = records.filter((r) => r.name === 'pcipt:actor:transition').map((r) => r.payload);
     const device = transitions.filter((p) => p.actor === 'device').map((p) => p.to);
-    expect(device).toEqual(['spawning', 'connecting', 'claiming', 'mapping', 'irqSetup', 'ready', 'stopping', 'stopped']);
-    const slot = transitions.filter((p) => p.actor === 'slot').map((p) => p.to);
-    expect(slot).toEqual(['starting', 'running', 'stopping', 'stopped']);
+    expect(device).toEqual(['opening', 'connecting', 'probing', 'mapping', 'wiringIrqs', 'ready', 'stopping', 'stopped']);
+    const supervision = transitions.filter((p) => p.actor === 'supervision').map((p) => p.to);
+    expect(supervision).toEqual(['starting', 'running', 'stopping', 'stopped']);
     for (const p of transitions) expect(p.deviceId).toBe('traced');
   });
 
@@ -200,12 +200,25 @@ describe('supervisor lifecycle (sim, real workers)', () => {
     );
   });
 
-  it('validates options at the boundary', async () => {
-    await expect(createSupervisor({ backend: 'pci' as never })).rejects.toThrow(TypeError);
-    await expect(createSupervisor({ callTimeoutMs: 0 })).rejects.toThrow(/options.callTimeoutMs must be/);
-    await expect(createSupervisor({ restart: { maxRestarts: -1 } })).rejects.toThrow(RangeError);
-    await expect(createSupervisor({ restart: { windowMs: 'x' as never } })).rejects.toThrow(TypeError);
-    await expect(createSupervisor({ backend: 'linux', machine: {} })).rejects.toThrow(/options.machine must be/);
-    await expect(createSupervisor({ warmWorkers: 1.5 })).rejects.toThrow(RangeError);
+  it('validates options at the boundary: PT_ERR_INVALID_ARGUMENT naming the option and its value', async () => {
+    const refused = async (o: unknown, message: RegExp, option: string) => {
+      const e = await createSupervisor(o as never).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(PassthroughError);
+      expect((e as PassthroughError).code).toBe('PT_ERR_INVALID_ARGUMENT');
+      expect((e as PassthroughError).message).toMatch(message);
+      expect((e as PassthroughError).context.option).toBe(option);
+    };
+    await refused({ backend: 'pci' }, /options.backend must be one of sim, linux, iokit/, 'backend');
+    await refused({ callTimeoutMs: 0 }, /options.callTimeoutMs must be/, 'callTimeoutMs');
+    await refused({ callTimeoutMs: 2 ** 31 }, /options.callTimeoutMs must be/, 'callTimeoutMs');
+    await refused({ restart: { maxRestarts: -1 } }, /options.restart.maxRestarts must be/, 'restart.maxRestarts');
+    await refused({ restart: { windowMs: 'x' } }, /options.restart.windowMs must be/, 'restart.windowMs');
+    await refused({ restart: null }, /options.restart must be an object/, 'restart');
+    await refused({ backend: 'linux', machine: {} }, /options.machine must be/, 'machine');
+    await refused({ warmWorkers: 1.5 }, /options.warmWorkers must be/, 'warmWorkers');
+    await refused({ backendOptions: 'x' }, /options.backendOptions must be/, 'backendOptions');
   });
 });

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor.js';
+import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor/supervisor.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../../dist/test/fixtures/${name}.js`, import.meta.url));
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createBackendHost, createWorkerBackend } from '../../../src/backends/index.js';
 import { createSimBackendHost, createSimWorkerBackend } from '../../../src/sim/backend.js';
-import { createSupervisor } from '../../../src/actors/supervisor.js';
+import { createSupervisor } from '../../../src/actors/supervisor/supervisor.js';
 import { PassthroughError } from '../../../src/errors.js';
 
 describe('backend selection', () => {

@@ -13,9 +13,9 @@ const fails = (code: 'PT_ERR_CLAIM_FAILED' | 'PT_ERR_IO' | 'PT_ERR_NOT_SUPPORTED
 const allOk = {
   openBackend: ok,
   connectDevice: ok,
-  claimDevice: ok,
+  probeDevice: ok,
   mapRegions: ok,
-  setupIrqs: ok,
+  wireIrqs: ok,
   resetDevice: ok,
   teardown: ok,
 };
@@ -38,13 +38,13 @@ function start(actors: Partial<typeof allOk>, clock?: SimulatedClock, log?: stri
 }
 
 describe('device.machine', () => {
-  it('walks spawning → … → ready, resets, stops', async () => {
+  it('walks opening → … → ready, resets, stops', async () => {
     const log: string[] = [];
     const seen: string[] = [];
     const actor = start({}, undefined, log);
     actor.subscribe((s) => seen.push(String(s.value)));
     await waitFor(actor, (s) => s.matches('ready'));
-    expect(seen).toEqual(expect.arrayContaining(['connecting', 'claiming', 'mapping', 'irqSetup', 'ready']));
+    expect(seen).toEqual(expect.arrayContaining(['connecting', 'probing', 'mapping', 'wiringIrqs', 'ready']));
     actor.send({ type: 'device.reset' });
     expect(actor.getSnapshot().value).toBe('resetting');
     await waitFor(actor, (s) => s.matches('ready'));
@@ -56,11 +56,11 @@ describe('device.machine', () => {
   });
 
   it.each([
-    ['spawning', 'openBackend'],
+    ['opening', 'openBackend'],
     ['connecting', 'connectDevice'],
-    ['claiming', 'claimDevice'],
+    ['probing', 'probeDevice'],
     ['mapping', 'mapRegions'],
-    ['irqSetup', 'setupIrqs'],
+    ['wiringIrqs', 'wireIrqs'],
   ] as const)('a failure in %s lands in faulted with the cause', async (state, actorName) => {
     const actor = start({ [actorName]: fails('PT_ERR_CLAIM_FAILED', 'Claim') });
     await waitFor(actor, (s) => s.matches('faulted'));
@@ -125,8 +125,8 @@ describe('device.machine', () => {
   });
 
   it('stop during an attach step goes straight to stopping', async () => {
-    const actor = start({ claimDevice: never });
-    await waitFor(actor, (s) => s.matches('claiming'));
+    const actor = start({ probeDevice: never });
+    await waitFor(actor, (s) => s.matches('probing'));
     actor.send({ type: 'device.stop' });
     await waitFor(actor, (s) => s.status === 'done');
     expect(actor.getSnapshot().context.cause).toBeUndefined();

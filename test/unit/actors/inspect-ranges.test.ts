@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, createMachine } from 'xstate';
 import { createInspector, flattenStateValue, type TransitionRecord } from '../../../src/actors/inspect.js';
-import { complement, mergeRanges } from '../../../src/actors/device-runtime.js';
+import { complement, mergeRanges } from '../../../src/actors/worker/bars.js';
 
 describe('inspect: xstate inspection → plain, cloneable records', () => {
   it('reports each state change once, with the event, as structured-cloneable data', () => {

@@ -20,10 +20,10 @@ function pair(handler: (cmd: Command) => unknown, timeoutMs = 1000) {
 describe('rpc (comlink behind deadlines and typed errors)', () => {
   it('returns values and keeps code and context of a PassthroughError across the port', async () => {
     const { client } = pair((cmd) => {
-      if (cmd.type === 'device.probe') return { vendorId: 0x1234, deviceId: 0x11e8 };
+      if (cmd.type === 'device.stats') return { vendorId: 0x1234, deviceId: 0x11e8 };
       throw new PassthroughError('PT_ERR_IO', 'reset failed', { bdf: '0000:00:10.0', kernReturn: 0xe00002bc, iova: 0x1000n });
     });
-    await expect(client.call({ type: 'device.probe' })).resolves.toEqual({ vendorId: 0x1234, deviceId: 0x11e8 });
+    await expect(client.call({ type: 'device.stats' })).resolves.toEqual({ vendorId: 0x1234, deviceId: 0x11e8 });
     const err = await client.call({ type: 'device.reset' }).catch((e: unknown) => e);
     expect(PassthroughError.is(err, 'PT_ERR_IO')).toBe(true);
     expect((err as PassthroughError).context).toMatchObject({ bdf: '0000:00:10.0', kernReturn: 0xe00002bc, iova: 0x1000n });
@@ -59,7 +59,7 @@ describe('rpc (comlink behind deadlines and typed errors)', () => {
     client.failAll(gone);
     await expect(a).rejects.toBe(gone);
     await expect(b).rejects.toBe(gone);
-    await expect(client.call({ type: 'device.probe' })).rejects.toBe(gone);
+    await expect(client.call({ type: 'device.stats' })).rejects.toBe(gone);
     expect(client.pendingCount).toBe(0);
 
     const { client: c2 } = pair(() => new Promise(() => {}), 10_000);

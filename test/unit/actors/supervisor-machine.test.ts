@@ -1,21 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, waitFor } from 'xstate';
-import { slotMachine, type SlotStepInput } from '../../../src/actors/supervisor.machine.js';
+import { supervisionMachine, type SupervisionStepInput } from '../../../src/actors/supervision.machine.js';
 import { PassthroughError } from '../../../src/errors.js';
 
 function harness(opts: { failStartAt?: number[] } = {}) {
   let now = 0;
   const log: string[] = [];
   const starts: number[] = [];
-  const machine = slotMachine.provide({
+  const machine = supervisionMachine.provide({
     actors: {
-      startWorker: fromPromise<void, SlotStepInput>(async ({ input }) => {
+      startWorker: fromPromise<void, SupervisionStepInput>(async ({ input }) => {
         starts.push(input.generation);
         if (opts.failStartAt?.includes(input.generation)) {
           throw new PassthroughError('PT_ERR_CLAIM_FAILED', 'no', { bdf: input.bdf });
         }
       }),
-      stopWorker: fromPromise<void, SlotStepInput>(async () => {
+      stopWorker: fromPromise<void, SupervisionStepInput>(async () => {
         log.push('stop');
       }),
     },

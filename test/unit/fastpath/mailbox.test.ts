@@ -3,8 +3,8 @@ import { PassthroughError } from '../../../src/errors.js';
 import { ConfigPort, MailboxClient, MailboxOp, createDeviceControlBlock, markServerAlive, markServerGone } from '../../../src/fastpath/index.js';
 import { kMboxLockIndex, kMboxReqWaitersIndex, kMboxRespWaitersIndex } from '../../../src/fastpath/layout.js';
 import { thrown as caught } from '../../shared/thrown.js';
-import { createConfigServerHandler, serveMailbox } from '../../../src/actors/mailbox-server.js';
-import { kDefaultLingerMs, kDefaultMaxHoldMs } from '../../../src/actors/mailbox-server.js';
+import { byteSpaceOps } from '../../shared/byte-ops.js';
+import { createConfigServerHandler, kDefaultLingerMs, kDefaultMaxHoldMs, serveMailbox } from '../../../src/actors/worker/mailbox-server.js';
 
 describe('mailbox client without a live server', () => {
   it('times out with PT_ERR_TIMEOUT when nobody serves', () => {
@@ -83,29 +83,30 @@ describe('config server handler', () => {
     const config = new Uint8Array(4096);
     const bar = new Uint8Array(64);
     const log: string[] = [];
-    const space = (i: number) => (i === 7 ? config : i === 0 ? bar : undefined);
+    const space = (i: number): Uint8Array => {
+      if (i === 7) return config;
+      if (i === 0) return bar;
+      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'no such region', { region: i });
+    };
+    const inner = byteSpaceOps(space);
     return {
       config,
       log,
       ops: {
-        regionRead(index: number, off: number, size: number): Uint8Array {
-          const s = space(index);
-          if (s === undefined) throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'no such region', { region: index });
-          if (off + size > s.length) {
-            throw new PassthroughError('PT_ERR_OUT_OF_RANGE', 'past the end', { region: index, offsetBytes: off, width: size });
-          }
-          return s.slice(off, off + size);
+        ...inner,
+        configWrite(off: number, width: 1 | 2 | 4, value: number): void {
+          log.push(`config:${off}:${width}:0x${value.toString(16)}`);
+          inner.configWrite(off, width, value);
         },
-        regionWrite(index: number, off: number, data: Uint8Array): number {
-          log.push(`${index}:${off}:${[...data].join(',')}`);
-          space(index)!.set(data, off);
-          return data.length;
+        barWrite(bar: number, off: number, width: 1 | 2 | 4 | 8, value: bigint): void {
+          log.push(`bar${bar}:${off}:${width}:0x${value.toString(16)}`);
+          inner.barWrite(bar, off, width, value);
         },
       },
     };
   }
 
-  it('maps config and region ops to little-endian regionRead/regionWrite', () => {
+  it('carries config and region ops to the numeric accessors, values unchanged', () => {
     const { ops, config, log } = fakeOps();
     const h = createConfigServerHandler(ops);
     config.set([0x86, 0x80, 0x34, 0x12], 0);
@@ -114,15 +115,15 @@ describe('config server handler', () => {
     expect(h.handle(MailboxOp.CONFIG_WRITE, 4, 2, 0x0406, 0)).toBe(2);
     expect(h.handle(MailboxOp.REGION_WRITE, 0 | (8 << 8), 8, 0x55667788, 0x11223344)).toBe(8);
     expect(h.handle(MailboxOp.REGION_READ, 0 | (8 << 8), 8, 0, 0)).toBe(0x1122334455667788n);
-    expect(log).toEqual(['7:4:6,4', '0:8:136,119,102,85,68,51,34,17']);
+    expect(log).toEqual(['config:4:2:0x406', 'bar0:8:8:0x1122334455667788']);
+    expect([...config.subarray(4, 6)]).toEqual([6, 4]);
   });
 
-  it('answers bad widths, unknown ops and backend errors with typed errors', () => {
+  it('answers unknown ops and backend errors with typed errors', () => {
     const { ops } = fakeOps();
     const h = createConfigServerHandler(ops);
-    expect(caught(() => h.handle(MailboxOp.CONFIG_READ, 0, 3, 0, 0)).code).toBe('PT_ERR_BAD_WIDTH');
-    expect(caught(() => h.handle(MailboxOp.REGION_READ, 0 | (16 << 8), 0, 0, 0)).code).toBe('PT_ERR_BAD_WIDTH');
     expect(caught(() => h.handle(99, 0, 0, 0, 0)).code).toBe('PT_ERR_NOT_SUPPORTED');
+    expect(caught(() => h.handle(MailboxOp.REGION_READ, 3 | (4 << 8), 0, 0, 0)).code).toBe('PT_ERR_INVALID_ARGUMENT');
     expect(caught(() => h.handle(MailboxOp.REGION_READ, 0 | (4 << 8), 64, 0, 0)).context).toMatchObject({
       region: 0,
       offsetBytes: 64,

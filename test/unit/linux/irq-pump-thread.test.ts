@@ -5,7 +5,7 @@
  * control block. Needs the compiled entry (npx tsc -p tsconfig.json).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startIrqPumpThread, type IrqPumpThread } from '../../../src/actors/irq-pump-thread.js';
+import { startIrqPumpThread, type IrqPumpThread } from '../../../src/actors/worker/irq-pump-thread.js';
 import { PassthroughError } from '../../../src/errors.js';
 import { createDeviceControlBlock, IrqLine } from '../../../src/fastpath/index.js';
 import { createEventfd, createLinuxPumpSource, LinuxInterruptSource } from '../../../src/linux/interrupts.js';

@@ -20,6 +20,18 @@ function scripted(counts: Record<number, number>) {
     deviceReset: () => {},
     regionRead: (index, off, size) => (index === RegionIndex.CONFIG ? cfg.slice(off, off + size) : new Uint8Array(size)),
     regionWrite: (index, off, data) => (calls.writes.push([off, Array.from(data)]), data.length),
+    configRead: (off, width) => {
+      let v = 0;
+      for (let i = width - 1; i >= 0; i--) v = v * 256 + cfg[off + i]!;
+      return v;
+    },
+    configWrite: (off, width, value) => {
+      const bytes: number[] = [];
+      for (let i = 0; i < width; i++) bytes.push((value >>> (8 * i)) & 0xff);
+      calls.writes.push([off, bytes]);
+    },
+    barRead: () => 0n,
+    barWrite: () => {},
     regionMap: () => undefined,
     regionUnmap: () => {},
   };

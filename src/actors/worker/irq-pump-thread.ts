@@ -9,13 +9,12 @@
  * there costs one poll() return plus Atomics, instead of a koffi async-pool
  * hop plus the device worker's event loop (ecosystem-facts §2.3, design §3).
  */
-import type { InterruptSource } from '../vfio/device-io-ops.js';
-import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { InterruptSource } from '../../vfio/device-io-ops.js';
 import { Worker } from 'node:worker_threads';
-import type { IrqPumpDescriptor } from '../vfio/backend.js';
-import { PassthroughError } from '../errors.js';
-import { trace } from '../trace.js';
+import type { IrqPumpDescriptor } from '../../vfio/backend.js';
+import { compiledEntry } from '../entry-url.js';
+import { PassthroughError } from '../../errors.js';
+import { trace } from '../../trace.js';
 import type { IrqPumpThreadMessage, IrqPumpWorkerData } from './irq-pump.worker.js';
 
 /** Default longest single native wait of the pump thread (bounds how late a lost wake is noticed). */
@@ -67,14 +66,9 @@ export interface IrqPumpThread {
   stop(): Promise<void>;
 }
 
-/** The compiled pump entry; from TypeScript sources (vitest) the one under dist/. */
+/** The compiled pump entry (dist/ when running from sources). */
 export function irqPumpEntryUrl(): URL {
-  const here = new URL('./irq-pump.worker.js', import.meta.url);
-  const path = fileURLToPath(here);
-  if (existsSync(path)) return here;
-  const distPath = path.replace(/([\\/])src([\\/])actors([\\/])irq-pump\.worker\.js$/, '$1dist$1src$2actors$3irq-pump.worker.js');
-  if (distPath !== path && existsSync(distPath)) return pathToFileURL(distPath);
-  throw new PassthroughError('PT_ERR_NOT_FOUND', 'compiled IRQ pump worker not found (run "npm run build")', { path: distPath });
+  return compiledEntry(new URL('./irq-pump.worker.js', import.meta.url), 'IRQ pump worker');
 }
 
 /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PassthroughError } from '../../../src/errors.js';
 import { IrqLine, createDeviceControlBlock } from '../../../src/fastpath/index.js';
 import type { InterruptSource, IrqSink } from '../../../src/vfio/device-io-ops.js';
-import { irqSinkFor, startIrqPump } from '../../../src/actors/irq-pump.js';
+import { irqSinkFor, startIrqPump } from '../../../src/actors/worker/irq-pump.js';
 
 /** A source that delivers queued vectors to a sink; next() parks until wake/close or a push. */
 function fakeSource(sink: IrqSink) {
@@ -66,19 +66,8 @@ describe('IRQ pump', () => {
     expect(pump.stats.delivered).toBe(3);
   });
 
-  it('runs a blocking source in sync mode and stops', async () => {
-    const line = new IrqLine(createDeviceControlBlock());
-    const src = fakeSource(irqSinkFor(line));
-    const pump = startIrqPump(src.source, { mode: 'sync', syncTimeoutMs: 1 });
-    src.push(10);
-    await new Promise((r) => setImmediate(r));
-    await pump.stop();
-    expect(line.drain()).toEqual([10]);
-  });
-
-  it('refuses sync mode without nextSync, and reports a failing source once', async () => {
+  it('reports a failing source once', async () => {
     const src = fakeSource({ deliver() {} });
-    expect(() => startIrqPump({ ...src.source, nextSync: undefined }, { mode: 'sync' })).toThrow(PassthroughError);
     const errors: PassthroughError[] = [];
     const pump = startIrqPump(
       { ...src.source, next: () => Promise.reject(new PassthroughError('PT_ERR_IO', 'wait failed')) },

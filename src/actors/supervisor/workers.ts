@@ -1,7 +1,7 @@
 /**
  * Spawning device workers and the warm pool.
  *
- * A {@link WorkerSlot} is one plain `Worker` running device.worker.js (never
+ * A {@link DeviceWorker} is one plain `Worker` running device.worker.js (never
  * piscina: a device actor is long-lived and stateful, eco §2.1) with its
  * control channel ({@link RpcClient} on a dedicated MessagePort) and its
  * notification stream (parentPort messages). A worker serves one device for
@@ -13,30 +13,19 @@
  * most of a cold attach; the pool refills in the background. Idle workers
  * are unref'd so a forgotten supervisor does not hold the process open.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { PassthroughError, type SerializedError } from '../errors.js';
-import { RpcClient } from './rpc.js';
-import type { WorkerEvent } from './protocol.js';
+import { PassthroughError, type SerializedError } from '../../errors.js';
+import { compiledEntry } from '../entry-url.js';
+import { RpcClient } from '../rpc.js';
+import type { WorkerEvent } from '../protocol.js';
 
-/**
- * The compiled worker entry. When this module runs from TypeScript sources
- * (vitest), the sibling `.js` does not exist: use the one under dist/.
- */
+/** The compiled device worker entry (dist/ when running from sources). */
 export function workerEntryUrl(): URL {
-  const here = new URL('./device.worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const path = fileURLToPath(here);
-  const distPath = path.replace(/([\\/])src([\\/])actors([\\/])device\.worker\.js$/, '$1dist$1src$2actors$3device.worker.js');
-  if (distPath !== path && existsSync(distPath)) return pathToFileURL(distPath);
-  throw new PassthroughError('PT_ERR_NOT_FOUND', `compiled device worker not found (run "npm run build")`, {
-    path: distPath,
-  });
+  return compiledEntry(new URL('../worker/device.worker.js', import.meta.url), 'device worker');
 }
 
 /** One device worker. */
-export interface WorkerSlot {
+export interface DeviceWorker {
   readonly worker: Worker;
   readonly rpc: RpcClient;
   /** Settles when the worker has booted (modules loaded); rejects if it dies first. */
@@ -64,7 +53,7 @@ export interface SpawnOptions {
 }
 
 /** Starts a device worker. */
-export function spawnWorker(opts: SpawnOptions): WorkerSlot {
+export function spawnWorker(opts: SpawnOptions): DeviceWorker {
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(workerEntryUrl(), {
     workerData: { rpcPort: port2, preload: opts.preload, prewarm: opts.prewarm ?? false },
@@ -83,7 +72,7 @@ export function spawnWorker(opts: SpawnOptions): WorkerSlot {
   let exitedResolve!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (exitedResolve = resolve));
 
-  const slot: WorkerSlot = {
+  const slot: DeviceWorker = {
     worker,
     rpc,
     booted,
@@ -126,7 +115,7 @@ export function spawnWorker(opts: SpawnOptions): WorkerSlot {
 export class WarmPool {
   readonly #size: number;
   readonly #opts: SpawnOptions;
-  readonly #idle: WorkerSlot[] = [];
+  readonly #idle: DeviceWorker[] = [];
   #closed = false;
 
   constructor(size: number, opts: SpawnOptions) {
@@ -156,7 +145,7 @@ export class WarmPool {
    * attach that took it is done: a replacement booting meanwhile would
    * compete for the CPU with that very attach.
    */
-  take(): WorkerSlot | undefined {
+  take(): DeviceWorker | undefined {
     const slot = this.#idle.shift();
     if (slot === undefined) return undefined;
     slot.worker.ref();

@@ -5,12 +5,9 @@
  * honours the mask); the pump only keeps the source turning and can be
  * stopped at any point (source.wake/close end a pending wait).
  */
-import { PassthroughError, toPassthroughError } from '../errors.js';
-import type { InterruptSource, IrqSink } from '../vfio/device-io-ops.js';
-import type { IrqLine } from '../fastpath/irq-line.js';
-
-/** In sync mode, waits between two yields to the event loop while interrupts keep coming. */
-const kSyncYieldEvery = 64;
+import { PassthroughError, toPassthroughError } from '../../errors.js';
+import type { InterruptSource, IrqSink } from '../../vfio/device-io-ops.js';
+import type { IrqLine } from '../../fastpath/irq-line.js';
 
 /** The sink to give setIrqs: each delivered vector is raised on `line`. */
 export function irqSinkFor(line: IrqLine): IrqSink {
@@ -23,14 +20,6 @@ export function irqSinkFor(line: IrqLine): IrqSink {
 
 /** Options of {@link startIrqPump}. */
 export interface IrqPumpOptions {
-  /**
-   * 'async' (default): `await source.next()`, the worker's event loop stays free.
-   * 'sync': `source.nextSync(syncTimeoutMs)` for a dedicated pump thread,
-   * yielding to the event loop after every wait that delivered nothing.
-   */
-  mode?: 'async' | 'sync';
-  /** Timeout of each nextSync in ms (default 50); bounds how late stop() is seen. */
-  syncTimeoutMs?: number;
   /** Called once when the source fails; the pump then stops. */
   onError?: (error: PassthroughError) => void;
 }
@@ -58,16 +47,12 @@ export interface IrqPump {
 }
 
 /**
- * Starts pumping `source` in the calling thread (the device worker).
- * Throws PT_ERR_NOT_SUPPORTED for mode 'sync' on a source without nextSync.
+ * Starts pumping `source` in the calling thread (the device worker) with
+ * `await source.next()`, so the worker's event loop stays free. Backends
+ * whose interrupts come from the OS wait in a dedicated pump thread instead
+ * (irq-pump-thread.ts).
  */
 export function startIrqPump(source: InterruptSource, opts: IrqPumpOptions = {}): IrqPump {
-  const mode = opts.mode ?? 'async';
-  const syncTimeoutMs = opts.syncTimeoutMs ?? 50;
-  const nextSync = source.nextSync;
-  if (mode === 'sync' && nextSync === undefined) {
-    throw new PassthroughError('PT_ERR_NOT_SUPPORTED', 'this interrupt source has no blocking wait', { mode });
-  }
   const stats: IrqPumpStats = { iterations: 0, delivered: 0, errors: 0 };
   let stopping = false;
   let running = true;
@@ -75,17 +60,7 @@ export function startIrqPump(source: InterruptSource, opts: IrqPumpOptions = {})
   const loop = async (): Promise<void> => {
     try {
       while (!stopping) {
-        let n: number;
-        if (mode === 'sync') {
-          n = nextSync!.call(source, syncTimeoutMs);
-          // A dedicated thread still has to see stop() and its messages: yield
-          // after every idle wait, and every kSyncYieldEvery waits in a storm.
-          if (n === 0 || stats.iterations % kSyncYieldEvery === kSyncYieldEvery - 1) {
-            await new Promise<void>((resolve) => setImmediate(resolve));
-          }
-        } else {
-          n = await source.next();
-        }
+        const n = await source.next();
         stats.iterations++;
         stats.delivered += n;
       }

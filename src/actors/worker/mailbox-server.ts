@@ -4,7 +4,7 @@
  * requests in the worker's thread, and the handler that maps mailbox ops
  * onto the backend's DeviceIoOps.
  */
-import { PassthroughError } from '../errors.js';
+import { PassthroughError } from '../../errors.js';
 import {
   controlWords,
   kMboxLockIndex,
@@ -19,16 +19,15 @@ import {
   kMboxRespWaitersIndex,
   kMboxServerStateIndex,
   ServerState,
-} from '../fastpath/layout.js';
+} from '../../fastpath/layout.js';
 import {
   kDefaultServerSpinIterations,
   markServerAlive,
   MailboxOp,
   writeMailboxError,
-} from '../fastpath/mailbox.js';
-import { kConfigRegionIndex } from '../fastpath/config-port.js';
-import { atomicsWaitAsync } from '../fastpath/wait-async.js';
-import type { DeviceIoOps } from '../vfio/device-io-ops.js';
+} from '../../fastpath/mailbox.js';
+import { atomicsWaitAsync } from '../../fastpath/wait-async.js';
+import type { DeviceIoOps } from '../../vfio/device-io-ops.js';
 
 /** Longest single wait of the async server before it re-arms, in ms. */
 const kServerWaitSliceMs = 1000;
@@ -312,69 +311,29 @@ function yieldToEventLoop(): Promise<void> {
 
 function noop(): void {}
 
-function toLeBytes(value: bigint, width: number): Uint8Array {
-  const out = new Uint8Array(width);
-  for (let i = 0; i < width; i++) out[i] = Number((value >> BigInt(8 * i)) & 0xffn);
-  return out;
-}
-
-function fromLeBytes(bytes: Uint8Array): bigint {
-  let v = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]!);
-  return v;
-}
-
-function fromLeBytes32(bytes: Uint8Array): number {
-  let v = 0;
-  for (let i = Math.min(bytes.length, 4) - 1; i >= 0; i--) v = (v * 256 + bytes[i]!) >>> 0;
-  return v;
-}
-
-/** Config-space widths (1, 2, 4) as a bit set: bit w set = width w allowed. */
-const kConfigWidths = (1 << 1) | (1 << 2) | (1 << 4);
-/** BAR widths (1, 2, 4, 8). */
-const kRegionWidths = kConfigWidths | (1 << 8);
-
-/** `allowed` is a bit set of widths (no array: this runs on every request). */
-function checkWidth(width: number, allowed: number, region: number, offsetBytes: number): void {
-  if (width > 8 || ((allowed >>> width) & 1) === 0) {
-    throw new PassthroughError('PT_ERR_BAD_WIDTH', `access width ${width} is not supported`, {
-      region,
-      offsetBytes,
-      width,
-    });
-  }
-}
-
 /**
- * The device worker's mailbox handler: CONFIG_* go to region
- * {@link kConfigRegionIndex}, REGION_* to the BAR, through the backend's
- * slow-path ops (regionRead returns little-endian bytes). Errors thrown by the
- * ops travel back to the client with their code and context; an unknown op
- * answers PT_ERR_NOT_SUPPORTED.
+ * The device worker's mailbox handler: CONFIG_* go to the ops' numeric config
+ * accessors, REGION_* (the trapped BAR ranges) to their BAR accessors. Values
+ * stay numbers end to end; the width and range were validated once, at the
+ * public edge (ConfigPort, BarWindow), and the ops apply their own contract
+ * (the original's rules, with errno). Errors thrown by the ops travel back to
+ * the client with their code and context; an unknown op answers
+ * PT_ERR_NOT_SUPPORTED.
  */
-export function createConfigServerHandler(ops: Pick<DeviceIoOps, 'regionRead' | 'regionWrite'>): MailboxHandler {
+export function createConfigServerHandler(ops: Pick<DeviceIoOps, 'configRead' | 'configWrite' | 'barRead' | 'barWrite'>): MailboxHandler {
   return {
     handle(op, a, b, c, d) {
       switch (op) {
         case MailboxOp.CONFIG_READ:
-          checkWidth(b, kConfigWidths, kConfigRegionIndex, a);
-          return fromLeBytes32(ops.regionRead(kConfigRegionIndex, a, b));
+          return ops.configRead(a, b as 1 | 2 | 4);
         case MailboxOp.CONFIG_WRITE:
-          checkWidth(b, kConfigWidths, kConfigRegionIndex, a);
-          return ops.regionWrite(kConfigRegionIndex, a, toLeBytes(BigInt(c), b));
-        case MailboxOp.REGION_READ: {
-          const bar = a & 0xff;
-          const width = a >>> 8;
-          checkWidth(width, kRegionWidths, bar, b);
-          return fromLeBytes(ops.regionRead(bar, b, width));
-        }
-        case MailboxOp.REGION_WRITE: {
-          const bar = a & 0xff;
-          const width = a >>> 8;
-          checkWidth(width, kRegionWidths, bar, b);
-          return ops.regionWrite(bar, b, toLeBytes((BigInt(d) << 32n) | BigInt(c), width));
-        }
+          ops.configWrite(a, b as 1 | 2 | 4, c >>> 0);
+          return b;
+        case MailboxOp.REGION_READ:
+          return ops.barRead(a & 0xff, b, (a >>> 8) as 1 | 2 | 4 | 8);
+        case MailboxOp.REGION_WRITE:
+          ops.barWrite(a & 0xff, b, (a >>> 8) as 1 | 2 | 4 | 8, (BigInt(d >>> 0) << 32n) | BigInt(c >>> 0));
+          return a >>> 8;
         default:
           throw new PassthroughError('PT_ERR_NOT_SUPPORTED', `unknown mailbox op ${op}`, { op });
       }

@@ -1,5 +1,5 @@
 /**
- * Device worker entry (compiled to dist/src/actors/device.worker.js; Node 20
+ * Device worker entry (compiled to dist/src/actors/worker/device.worker.js; Node 20
  * workers cannot load .ts). One device per worker.
  *
  * workerData: `{ rpcPort: MessagePort, preload: string[], prewarm: boolean }`
@@ -15,10 +15,10 @@
  * real attach arrives. 'booted' is posted after the warm-up.
  */
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { PassthroughError } from '../errors.js';
-import { DeviceRuntime } from './device-runtime.js';
-import { serveRpc } from './rpc.js';
-import type { WorkerEvent } from './protocol.js';
+import { PassthroughError } from '../../errors.js';
+import { DeviceRuntime } from './runtime.js';
+import { serveRpc } from '../rpc.js';
+import type { WorkerEvent } from '../protocol.js';
 
 if (isMainThread || parentPort === null) {
   throw new PassthroughError('PT_ERR_INVALID_STATE', 'device.worker.js must run in a worker thread');
@@ -31,7 +31,7 @@ const runtime = new DeviceRuntime(post);
 serveRpc(rpcPort, (cmd) => runtime.handle(cmd));
 
 const backends = preload ?? ['sim'];
-const { isBackendName, loadBackend } = await import('../backends/index.js');
+const { isBackendName, loadBackend } = await import('../../backends/index.js');
 // Load the chosen backend's modules now, so the first attach does not pay for it.
 await Promise.all(backends.filter(isBackendName).map((name) => loadBackend(name).catch(() => undefined)));
 if (prewarm === true && backends.includes('sim')) await dryRun();
@@ -40,8 +40,8 @@ post({ type: 'booted' });
 /** One attach + teardown of each common sim model on private hardware; failures are ignored (it is only a warm-up). */
 async function dryRun(): Promise<void> {
   const [{ createSimBackendHost }, { createDeviceControlBlock }] = await Promise.all([
-    import('../sim/backend.js'),
-    import('../fastpath/index.js'),
+    import('../../sim/backend.js'),
+    import('../../fastpath/index.js'),
   ]);
   const host = createSimBackendHost();
   try {
@@ -60,6 +60,7 @@ async function dryRun(): Promise<void> {
           stepTimeoutMs: 5000,
           unmapTimeoutMs: 100,
           presenceCheckMs: 0,
+          dmaCompanion: undefined,
         });
         await rt.handle({ type: 'shutdown' });
       } catch {

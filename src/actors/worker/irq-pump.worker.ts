@@ -1,5 +1,5 @@
 /**
- * IRQ pump thread entry (compiled to dist/src/actors/irq-pump.worker.js;
+ * IRQ pump thread entry (compiled to dist/src/actors/worker/irq-pump.worker.js;
  * spawned by a device worker through irq-pump-thread.ts, never directly).
  *
  * Blocks in the backend's native interrupt wait (linux: poll() on the vectors'
@@ -22,12 +22,12 @@
  * `pcipt:irq:deliver` records when `forwardTrace` is set.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import type { IrqPumpDescriptor } from '../vfio/backend.js';
-import { PassthroughError, toPassthroughError, type SerializedError } from '../errors.js';
-import { IrqLine } from '../fastpath/index.js';
-import { traceChannel } from '../trace.js';
+import type { IrqPumpDescriptor } from '../../vfio/backend.js';
+import { PassthroughError, toPassthroughError, type SerializedError } from '../../errors.js';
+import { IrqLine } from '../../fastpath/index.js';
+import { traceChannel } from '../../trace.js';
 import { irqSinkFor } from './irq-pump.js';
-import { createIrqPumpSource } from '../backends/index.js';
+import { createIrqPumpSource } from '../../backends/index.js';
 
 /** What a device worker passes to the pump thread. Structured-cloneable. */
 export interface IrqPumpWorkerData {

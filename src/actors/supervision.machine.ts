@@ -22,8 +22,8 @@ import { assign, fromPromise, setup } from 'xstate';
 import { PassthroughError, toPassthroughError, type SerializedError } from '../errors.js';
 import { decideRestart, type RestartPolicy } from './restart-policy.js';
 
-/** Input of a slot. */
-export interface SlotInput {
+/** Input of a supervision machine. */
+export interface SupervisionInput {
   deviceId: string;
   bdf: string;
   policy: RestartPolicy;
@@ -31,8 +31,8 @@ export interface SlotInput {
   now: () => number;
 }
 
-/** Context of a slot. */
-export interface SlotContext {
+/** Context of a supervision machine. */
+export interface SupervisionContext {
   deviceId: string;
   bdf: string;
   policy: RestartPolicy;
@@ -43,41 +43,41 @@ export interface SlotContext {
   restarts: number;
   /** Worker generation being started (0 = the first). */
   generation: number;
-  /** Why the slot is faulted or failed. */
+  /** Why the device is faulted or failed. */
   cause: SerializedError | undefined;
   /** Set by the restart decision in `restarting`. */
   restartAllowed: boolean;
 }
 
-/** Events of a slot. */
-export type SlotEvent =
+/** Events of a supervision machine. */
+export type SupervisionEvent =
   | { type: 'worker.exited'; exitCode: number; error: SerializedError | undefined }
   | { type: 'device.faulted'; cause: SerializedError }
   | { type: 'device.stop' };
 
 /** Input of the start/stop actors. */
-export interface SlotStepInput {
+export interface SupervisionStepInput {
   deviceId: string;
   bdf: string;
   generation: number;
 }
 
-const unprovided = fromPromise<void, SlotStepInput>(async () => {
+const unprovided = fromPromise<void, SupervisionStepInput>(async () => {
   throw new PassthroughError('PT_ERR_INTERNAL', 'supervisor.machine actor not provided');
 });
 
-function serialize(err: unknown, ctx: SlotContext): SerializedError {
+function serialize(err: unknown, ctx: SupervisionContext): SerializedError {
   const data = toPassthroughError(err).toJSON();
   data.context = { deviceId: ctx.deviceId, bdf: ctx.bdf, ...data.context };
   return data;
 }
 
-/** The slot machine. Provide `startWorker`, `stopWorker` and the notification actions. */
-export const slotMachine = setup({
+/** The supervision machine. Provide `startWorker`, `stopWorker` and the notification actions. */
+export const supervisionMachine = setup({
   types: {
-    context: {} as SlotContext,
-    events: {} as SlotEvent,
-    input: {} as SlotInput,
+    context: {} as SupervisionContext,
+    events: {} as SupervisionEvent,
+    input: {} as SupervisionInput,
   },
   actors: {
     /** Spawns (or takes a warm) worker and activates the device in it; resolves when the device is ready. */
@@ -94,7 +94,7 @@ export const slotMachine = setup({
     workerLost: (_, _params: { exitCode: number; error: SerializedError | undefined }) => {},
     /** A restart is about to start (`supervisor:restart` trace). */
     onRestart: () => {},
-    /** The slot faulted (restart limit, device fault, failed restart). */
+    /** The device faulted (restart limit, device fault, failed restart). */
     onFaulted: () => {},
     onStopped: () => {},
     decide: assign(({ context }) => {
@@ -124,7 +124,7 @@ export const slotMachine = setup({
     firstStart: ({ context }) => context.generation === 0,
   },
 }).createMachine({
-  id: 'slot',
+  id: 'supervision',
   context: ({ input }) => ({
     deviceId: input.deviceId,
     bdf: input.bdf,
@@ -239,5 +239,5 @@ export const slotMachine = setup({
   },
 });
 
-/** The slot machine's type. */
-export type SlotMachine = typeof slotMachine;
+/** The supervision machine's type. */
+export type SupervisionMachine = typeof supervisionMachine;

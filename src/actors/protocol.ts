@@ -128,7 +128,9 @@ export type Command =
       generation: number;
       /** Forward every trace point to the supervisor (actor transitions/errors are always forwarded). */
       forwardTrace: boolean;
-      /** Deadline of each attach step in ms. */
+      /** The supervisor's call deadline in ms: the worker reports progress well within it. */
+      callTimeoutMs: number;
+      /** Bound of each attach step in ms (a step whose promise never settles). */
       stepTimeoutMs: number;
       /** How long teardown waits for BAR holders to let go, in ms. */
       unmapTimeoutMs: number;

@@ -173,6 +173,13 @@ if (!hasQemu) {
         it('a second attach of the owned function is refused with PT_ERR_DUPLICATE_OWNER', () => {
           srec('one:0000:00:10.0', 'second attach of an owned function → PT_ERR_DUPLICATE_OWNER');
         });
+        it('its descriptor opens the fast path in a fresh worker: ID, liveness (inverted), vendor id', () => {
+          expect(srec('one:0000:00:10.0', 'the descriptor opens the fast path in a fresh worker (mmap view through its factory)').value).toEqual([
+            '0x10000ed',
+            '0xffff0000',
+            '0x1234',
+          ]);
+        });
         it('reset reports the typed PT_ERR_NOT_SUPPORTED (edu has no reset method)', () => {
           expect(srec('one:0000:00:10.0', 'reset through the handle (edu has no reset method: a typed error)').value).toBe('PT_ERR_NOT_SUPPORTED');
         });

@@ -22,6 +22,19 @@ import type { Ownership } from './ownership.js';
 import { stopWorker, workerLost } from './teardown.js';
 import { spawnWorker, type DeviceWorker, type SpawnOptions, type WarmPool } from './workers.js';
 
+/** A new worker's boot (loading its modules, in silence) may take this many call deadlines. */
+const BOOT_DEADLINE_FACTOR = 12;
+
+/** `p`, or the error of `late()` once `ms` passed. */
+async function bounded<T>(p: Promise<T>, ms: number, late: () => PassthroughError): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(late()), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** What a device needs from its supervisor. */
 export interface DeviceContext {
   readonly opts: ResolvedOptions;
@@ -237,6 +250,11 @@ export class SupervisedDevice {
       if (this.worker === worker) this.actor.send({ type: 'worker.exited', exitCode, error });
     };
     if (!worker.alive) throw new PassthroughError('PT_ERR_WORKER_EXITED', 'device worker exited before activation', { deviceId: this.id });
+    // A new thread loads its modules before it can report anything: wait for its boot (bounded,
+    // and failing at once if it dies) so the activate deadline measures the worker's silence only.
+    await bounded(worker.booted, opts.callTimeoutMs * BOOT_DEADLINE_FACTOR, () =>
+      new PassthroughError('PT_ERR_DEADLINE', `device worker did not boot within ${opts.callTimeoutMs * BOOT_DEADLINE_FACTOR} ms`, { deviceId: this.id, bdf: this.bdf }),
+    );
     const result = await worker.rpc.call(
       {
         type: 'activate',
@@ -247,12 +265,14 @@ export class SupervisedDevice {
         irq: this.request.irq,
         generation,
         forwardTrace: opts.traceWorkers,
-        stepTimeoutMs: opts.callTimeoutMs,
+        callTimeoutMs: opts.callTimeoutMs,
+        // A generous bound per step: the call deadline above follows the worker's heartbeat.
+        stepTimeoutMs: opts.callTimeoutMs * 6,
         unmapTimeoutMs: opts.unmapTimeoutMs,
         presenceCheckMs: opts.presenceCheckMs,
         dmaCompanion: this.request.dmaCompanion,
       },
-      // A deadline per step: each progress report of the worker restarts it.
+      // Silence is what times out: each step and heartbeat of the worker restarts the deadline.
       opts.callTimeoutMs * 2,
     );
     this.activation = result;

@@ -57,6 +57,7 @@ async function dryRun(): Promise<void> {
           irq: undefined,
           generation: 0,
           forwardTrace: false,
+          callTimeoutMs: 5000,
           stepTimeoutMs: 5000,
           unmapTimeoutMs: 100,
           presenceCheckMs: 0,

@@ -35,6 +35,8 @@ export class DeviceRuntime {
   #session: DeviceSession | undefined;
   #actor: Actor<DeviceMachine> | undefined;
   #presenceTimer: NodeJS.Timeout | undefined;
+  /** Heartbeat while a long command runs (attach, reset, shutdown). */
+  #heartbeat: NodeJS.Timeout | undefined;
   /** Set while a commanded reset runs: a slot reset it causes is answered in its reply, not posted. */
   #resetting: { slotReset: boolean } | undefined;
 
@@ -162,15 +164,41 @@ export class DeviceRuntime {
       inspect,
     });
     this.#actor = actor;
-    actor.start();
-    const snap = await waitFor(actor, (s) => s.matches('ready') || s.matches('faulted') || s.status === 'done', {
-      timeout: cmd.stepTimeoutMs * 6,
-    });
+    this.#beat(cmd, 'attach');
+    let snap;
+    try {
+      actor.start();
+      snap = await waitFor(actor, (s) => s.matches('ready') || s.matches('faulted') || s.status === 'done', {
+        timeout: cmd.stepTimeoutMs * 6,
+      });
+    } finally {
+      this.#stopBeat();
+    }
     if (snap.matches('ready')) return session.result();
     const cause = snap.context.cause;
     throw cause === undefined
       ? new PassthroughError('PT_ERR_CANCELLED', 'attach stopped before the device was ready', { bdf: cmd.bdf })
       : PassthroughError.fromJSON(cause);
+  }
+
+  /**
+   * While a long command runs, tells the supervisor every quarter of its call
+   * deadline that this worker is alive and working (a heartbeat from its event
+   * loop): the supervisor's deadline follows progress, so a slow, loaded
+   * machine is not mistaken for a stuck worker. A worker whose event loop is
+   * blocked sends nothing, and its command times out. Each step still has its
+   * own bound in the device machine (stepTimeoutMs).
+   */
+  #beat(cmd: ActivateCommand, step: string): void {
+    this.#stopBeat();
+    const everyMs = Math.max(50, Math.floor(cmd.callTimeoutMs / 4));
+    this.#heartbeat = setInterval(() => this.#post({ type: 'progress', deviceId: cmd.deviceId, step }), everyMs);
+    this.#heartbeat.unref();
+  }
+
+  #stopBeat(): void {
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
   }
 
   /** The reset step: the device's own reset (FLR, or a hot reset of its slot), then what a reset clears. */
@@ -206,12 +234,14 @@ export class DeviceRuntime {
     const refusals = snap.context.refusals;
     const seen = { slotReset: false };
     this.#resetting = seen;
+    this.#beat(this.#session!.cmd, 'reset');
     actor.send({ type: 'device.reset' });
     let after;
     try {
       after = await waitFor(actor, (s) => !s.matches('resetting'));
     } finally {
       this.#resetting = undefined;
+      this.#stopBeat();
     }
     if (after.matches('ready')) {
       // Refused without touching the device (no reset on offer): still ready, the caller is told.
@@ -227,8 +257,9 @@ export class DeviceRuntime {
   async #shutdown(): Promise<TeardownReport> {
     const actor = this.#actor!;
     this.#stopPresenceCheck();
+    this.#beat(this.#session!.cmd, 'shutdown');
     actor.send({ type: 'device.stop' });
-    const snap = await waitFor(actor, (s) => s.status === 'done');
+    const snap = await waitFor(actor, (s) => s.status === 'done').finally(() => this.#stopBeat());
     // Last notification of this worker: every trace record of the teardown was posted before it
     // (the supervisor waits for it before terminating the thread).
     this.#postState('stopped');

@@ -9,6 +9,7 @@ import { createSupervisor, type Supervisor } from '../../../src/actors/superviso
 import type { IokitLibraryPaths } from '../../../src/iokit/bindings.js';
 import { standinLibraries } from '../../iokit/standin/build.js';
 import { standinControl } from '../../iokit/standin/control.js';
+import { readInFreshWorker } from '../../shared/descriptor.js';
 
 let libraries: IokitLibraryPaths;
 let ctl: ReturnType<typeof standinControl>;
@@ -71,5 +72,23 @@ describe('iokit backend through the supervisor (C stand-in)', () => {
     // The pump thread was woken through its port and exited: no notification port is left.
     expect(ctl.counts()).toMatchObject({ connections: 0, maps: 0, notificationPorts: 0 });
     expect(sup.debug.resources().teardowns[h.id]).toMatchObject({ connectionRefs: 0, mappedBars: 0, dmaMappings: 0, exposures: 0 });
+  });
+
+  it('a descriptor opens the fast path in a fresh worker: the BAR is a host address, viewed through the named factory', async () => {
+    ctl.reset();
+    sup = await createSupervisor({ backend: 'iokit', backendOptions: { libraries } });
+    const h = await sup.attach('04:00.0');
+    const desc = h.descriptor();
+    expect(desc.bars[0]?.address).toBeTypeOf('bigint');
+    expect(desc.viewFactoryModule).toMatch(/iokit\/native-view\.js$/);
+    const out = await readInFreshWorker(desc, [
+      { kind: 'bar-write32', bar: 0, offset: 0x40, value: 0x5eed1234 },
+      { kind: 'bar-read32', bar: 0, offset: 0x40 },
+      { kind: 'config-read16', offset: 0 },
+    ]);
+    expect(out).toEqual({ ok: true, results: [0x5eed1234, 0x1234] });
+    // The write landed in the device memory this thread sees too.
+    expect(h.bar(0)!.read32(0x40)).toBe(0x5eed1234);
+    await h.detach();
   });
 });

@@ -95,7 +95,7 @@ fi
 if [ "$VERBOSE" = 1 ]; then CONSOLE=ttyS0; else CONSOLE=ttyS1; fi
 # tsc clocksource: under TCG the default (hpet) makes every clock read an emulated MMIO access
 # (~1 µs), which would dominate the latency benchmarks.
-APPEND="console=$CONSOLE panic=-1 clocksource=tsc tsc=reliable vfiovm.vfio=$IOMMU vfiovm.verbose=$VERBOSE"
+APPEND="console=$CONSOLE panic=-1 clocksource=tsc tsc=reliable no_timer_check vfiovm.vfio=$IOMMU vfiovm.verbose=$VERBOSE"
 if [ "$IOMMU" = noiommu ]; then
   MODDIR=$CACHE/vfio-noiommu-$KVER
   if [ ! -s "$MODDIR/vfio.ko" ]; then

@@ -14,7 +14,7 @@
  * their failures go to `onError` and `stats.controlErrors`.
  */
 import { PassthroughError, toPassthroughError } from '../errors.js';
-import { Cfg, CapId, Command, Status } from '../pci/config-space.js';
+import { Cfg, CapId, Command } from '../pci/config-space.js';
 import { parseInterruptCapabilities, parseMsix, type MsixCapability } from '../vfio/pci-caps.js';
 import { GuestAccess } from './access.js';
 import { BarEmulation, kRomIndex, type BarSpec } from './bars.js';
@@ -182,7 +182,8 @@ class GuestFunctionImpl implements GuestFunction {
     vc.onWrite(Cfg.COMMAND, Cfg.COMMAND + 2, () => this.#commandWritten());
     vc.onRead(Cfg.STATUS, Cfg.STATUS + 1, (off, _size, v) => {
       const shift = 8 * (Cfg.STATUS - off);
-      return this.#intx.pending ? (v | (Status.INTERRUPT << shift)) >>> 0 : v;
+      const status = (v >>> shift) & 0xff;
+      return ((v & ~(0xff << shift)) | (this.#intx.overlayStatus(status) << shift)) >>> 0;
     });
     this.#access = new GuestAccess({
       bars: this.#bars,

@@ -17,9 +17,12 @@
  *   pending).
  *
  * The guest's STATUS interrupt bit reads as the device's, ORed with
- * `pending`: a device that pulses INTx (or has lowered it by the time the
- * guest looks) still shows the interrupt to a driver that checks STATUS
- * before claiming it (Linux's pci_check_and_mask_intx).
+ * `pending` when a host INTx made it pending: a device that pulses INTx (or
+ * has lowered it by the time the guest looks) still shows the interrupt to a
+ * driver that checks STATUS before claiming it (Linux's
+ * pci_check_and_mask_intx). When `pending` came from sampling the device's
+ * level instead, a STATUS read that finds the level low ends it: the level
+ * is gone (acknowledged without a BAR access, e.g. through config space).
  */
 import { Cfg, Status } from '../pci/config-space.js';
 import type { GuestConfigPort } from './device.js';
@@ -39,6 +42,8 @@ export class IntxEmulation {
   readonly #port: GuestConfigPort;
   readonly #host: IntxHost;
   #pending = false;
+  /** `pending` came from sampling the device's level (not from a host INTx). */
+  #sampled = false;
   #disabled = false;
   #active: boolean;
   #asserted = false;
@@ -64,6 +69,7 @@ export class IntxEmulation {
   fire(): void {
     if (!this.#active || this.#pending) return;
     this.#pending = true;
+    this.#sampled = false;
     this.#update();
   }
 
@@ -102,15 +108,22 @@ export class IntxEmulation {
     this.#update();
   }
 
-  /** The guest's STATUS interrupt bit, merged into a STATUS value. */
+  /** The guest's STATUS (interrupt bit merged) from the device's STATUS value. */
   overlayStatus(status: number): number {
-    return this.#pending ? status | Status.INTERRUPT : status;
+    if (!this.#pending) return status;
+    if (this.#sampled && (status & Status.INTERRUPT) === 0) {
+      this.#pending = false;
+      this.#update();
+      return status;
+    }
+    return status | Status.INTERRUPT;
   }
 
   #resample(): void {
     if (!this.#active) return;
     if ((this.#port.read16(Cfg.STATUS) & Status.INTERRUPT) === 0) return;
     this.#pending = true;
+    this.#sampled = true;
     this.#update();
   }
 

@@ -18,6 +18,7 @@ import { Cfg, Command } from '../pci/config-space.js';
 import type { GuestBar } from './contract.js';
 import type { VirtualConfig } from './config-space.js';
 import type { GuestBarPort } from './device.js';
+import type { MsixCapability } from '../vfio/pci-caps.js';
 
 /** Index of the expansion ROM in GuestBar lists. */
 export const kRomIndex = 6;
@@ -191,4 +192,63 @@ export class BarEmulation {
     this.#bars = Object.freeze(bars);
     if (!initial) this.#onChange(this.#bars);
   }
+}
+
+/** A BAR's type and size as probed from the device. */
+export interface BarType {
+  kind: 'memory' | 'io';
+  mem64: boolean;
+  prefetch: boolean;
+  /** A power of two. */
+  sizeBytes: number;
+}
+
+/**
+ * Types and sizes of BARs 0–5: type bits from the device's BAR registers
+ * (the dext answers them alone), sizes from its ports, rounded up to a power
+ * of two (at least 16 bytes of memory, 4 of I/O). The upper half of a 64-bit
+ * BAR is undefined.
+ */
+export function probeBarTypes(
+  ports: readonly ({ readonly sizeBytes: number } | undefined)[],
+  read: (off: number, w: 1 | 2 | 4) => number,
+): (BarType | undefined)[] {
+  const out: (BarType | undefined)[] = [];
+  for (let i = 0; i < 6; i++) {
+    const port = ports[i];
+    if (port === undefined || !(port.sizeBytes > 0) || out[i - 1]?.mem64 === true) {
+      out.push(undefined);
+      continue;
+    }
+    const reg = read(Cfg.BAR0 + 4 * i, 4);
+    const io = (reg & 1) !== 0;
+    out.push({
+      kind: io ? 'io' : 'memory',
+      mem64: !io && (reg & 0x6) === 0x4 && i < 5,
+      prefetch: !io && (reg & 0x8) !== 0,
+      sizeBytes: pow2AtLeast(Math.max(port.sizeBytes, io ? 4 : 16)),
+    });
+  }
+  return out;
+}
+
+/** The MSI-X table and PBA lie inside memory BARs of the function. */
+export function msixFits(cap: MsixCapability, types: readonly (BarType | undefined)[]): boolean {
+  const t = types[cap.tableBar];
+  const p = types[cap.pbaBar];
+  return (
+    t !== undefined &&
+    p !== undefined &&
+    t.kind === 'memory' &&
+    p.kind === 'memory' &&
+    cap.tableOffset + cap.tableSize * 16 <= t.sizeBytes &&
+    cap.pbaOffset + Math.ceil(cap.tableSize / 64) * 8 <= p.sizeBytes
+  );
+}
+
+/** The smallest power of two ≥ n. */
+export function pow2AtLeast(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
 }

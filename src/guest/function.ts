@@ -17,7 +17,7 @@ import { PassthroughError, toPassthroughError } from '../errors.js';
 import { Cfg, CapId, Command } from '../pci/config-space.js';
 import { parseInterruptCapabilities, parseMsix, type MsixCapability } from '../vfio/pci-caps.js';
 import { GuestAccess } from './access.js';
-import { BarEmulation, kRomIndex, type BarSpec } from './bars.js';
+import { BarEmulation, kRomIndex, msixFits, probeBarTypes, type BarSpec } from './bars.js';
 import { kDefaultHiddenCapabilities, kDefaultHiddenExtendedCapabilities, setupCapabilities, setupHeader } from './capabilities.js';
 import { VirtualConfig } from './config-space.js';
 import type {
@@ -30,6 +30,7 @@ import type {
   HostIrqMode,
 } from './contract.js';
 import type { GuestDevice } from './device.js';
+import { HostQueue } from './host-queue.js';
 import { IntxEmulation } from './intx.js';
 import { MsiEmulation, type MsiHost } from './msi.js';
 import { MsixEmulation } from './msix.js';
@@ -111,7 +112,7 @@ class GuestFunctionImpl implements GuestFunction {
   readonly #dma: DmaEntry[] = [];
   #sink: GuestFunctionSink;
   #lastSeq: number;
-  #queue: Promise<void> = Promise.resolve();
+  readonly #queue: HostQueue;
   #requestedMode = '';
   #closed = false;
 
@@ -119,6 +120,7 @@ class GuestFunctionImpl implements GuestFunction {
     this.#device = device;
     this.#control = opts.control;
     this.#onError = opts.onError;
+    this.#queue = new HostQueue((e) => this.#report(e));
     this.#sink = opts.sink ?? {};
     this.#lastSeq = device.irq.seq;
     const port = device.config;
@@ -128,7 +130,7 @@ class GuestFunctionImpl implements GuestFunction {
 
     // Interrupt capabilities first: an MSI-X whose table or PBA lies outside its BAR is hidden.
     const read = (off: number, w: 1 | 2 | 4): number => (w === 4 ? port.read32(off) >>> 0 : w === 2 ? port.read16(off) : port.read8(off));
-    const sizes = barSizes(device, read);
+    const sizes = probeBarTypes(device.bars, read);
     let msixCap: MsixCapability | undefined = parseInterruptCapabilities(read).msix;
     if (msixCap !== undefined && !msixFits(msixCap, sizes)) msixCap = undefined;
     const hide = [...(opts.hideCapabilities ?? kDefaultHiddenCapabilities)];
@@ -160,6 +162,7 @@ class GuestFunctionImpl implements GuestFunction {
         this.#stats.msiSent++;
         this.#sink.msi?.(address, data);
       },
+      beforeModeChange: () => this.#drainLine(),
       onModeChange: () => this.#modeChanged(),
       latched: () => void this.#stats.latched++,
       dropped: () => void this.#stats.dropped++,
@@ -255,14 +258,7 @@ class GuestFunctionImpl implements GuestFunction {
 
   poll(): number {
     if (this.#closed) return 0;
-    const irq = this.#device.irq;
-    const seq = irq.seq;
-    if (seq === this.#lastSeq) return 0;
-    this.#lastSeq = seq;
-    const before = this.#stats.msiSent + this.#stats.intxAsserts;
-    const n = irq.drainInto(this.#scratch);
-    for (let i = 0; i < n; i++) this.#hostVector(this.#scratch[i]!);
-    return this.#stats.msiSent + this.#stats.intxAsserts - before;
+    return this.#drainLine();
   }
 
   eoi(): void {
@@ -325,7 +321,7 @@ class GuestFunctionImpl implements GuestFunction {
   }
 
   whenIdle(): Promise<void> {
-    return this.#queue;
+    return this.#queue.idle();
   }
 
   get stats(): GuestFunctionStats {
@@ -336,11 +332,27 @@ class GuestFunctionImpl implements GuestFunction {
     if (this.#closed) return;
     this.#closed = true;
     const control = this.#control;
-    for (const m of this.#dma.splice(0)) this.#enqueue('DMA unmap', () => control!.dmaUnmap(m.key));
+    for (const m of this.#dma.splice(0)) this.#queue.run('DMA unmap', () => control!.dmaUnmap(m.key));
     this.#device.close();
   }
 
   // ---- internals ----------------------------------------------------------------------
+
+  /**
+   * Delivers what is on the host line: one Atomics.load of the sequence word
+   * when nothing is. Also run just before the guest changes interrupt mode,
+   * so what the host raised before is delivered in the mode it was raised in.
+   */
+  #drainLine(): number {
+    const irq = this.#device.irq;
+    const seq = irq.seq;
+    if (seq === this.#lastSeq) return 0;
+    this.#lastSeq = seq;
+    const before = this.#stats.msiSent + this.#stats.intxAsserts;
+    const n = irq.drainInto(this.#scratch);
+    for (let i = 0; i < n; i++) this.#hostVector(this.#scratch[i]!);
+    return this.#stats.msiSent + this.#stats.intxAsserts - before;
+  }
 
   #hostVector(v: number): void {
     if (this.#msix?.enabled) this.#msix.deliver(v);
@@ -371,7 +383,7 @@ class GuestFunctionImpl implements GuestFunction {
     if (key === this.#requestedMode) return;
     this.#requestedMode = key;
     const control = this.#control;
-    if (control !== undefined) this.#enqueue(`setIrqs(${mode}, ${vectors})`, () => control.setIrqs(mode, vectors));
+    if (control !== undefined) this.#queue.run(`setIrqs(${mode}, ${vectors})`, () => control.setIrqs(mode, vectors));
   }
 
   /**
@@ -394,15 +406,8 @@ class GuestFunctionImpl implements GuestFunction {
     this.#bars.reset();
     this.#requestedMode = '';
     const control = this.#control;
-    if (control !== undefined) this.#enqueue(`${kind} reset`, () => control.reset(kind));
+    if (control !== undefined) this.#queue.run(`${kind} reset`, () => control.reset(kind));
     this.#requestHostMode();
-  }
-
-  #enqueue(what: string, fn: () => Promise<unknown>): void {
-    this.#queue = this.#queue.then(fn).then(
-      () => undefined,
-      (e: unknown) => this.#report(toPassthroughError(e).prepend(`guest ${what}`)),
-    );
   }
 
   #report(e: PassthroughError): void {
@@ -413,50 +418,6 @@ class GuestFunctionImpl implements GuestFunction {
       // An embedder's error callback must not break the guest's access.
     }
   }
-}
-
-/** BAR types and sizes: type bits from the device's BAR registers, sizes from its ports. */
-function barSizes(
-  device: GuestDevice,
-  read: (off: number, w: 1 | 2 | 4) => number,
-): ({ kind: 'memory' | 'io'; mem64: boolean; prefetch: boolean; sizeBytes: number } | undefined)[] {
-  const out: ({ kind: 'memory' | 'io'; mem64: boolean; prefetch: boolean; sizeBytes: number } | undefined)[] = [];
-  for (let i = 0; i < 6; i++) {
-    const port = device.bars[i];
-    if (port === undefined || port.sizeBytes <= 0 || out[i - 1]?.mem64 === true) {
-      out.push(undefined);
-      continue;
-    }
-    const reg = read(Cfg.BAR0 + 4 * i, 4);
-    const io = (reg & 1) !== 0;
-    out.push({
-      kind: io ? 'io' : 'memory',
-      mem64: !io && (reg & 0x6) === 0x4 && i < 5,
-      prefetch: !io && (reg & 0x8) !== 0,
-      sizeBytes: pow2AtLeast(Math.max(port.sizeBytes, io ? 4 : 16)),
-    });
-  }
-  return out;
-}
-
-/** The MSI-X table and PBA lie inside memory BARs of the function. */
-function msixFits(cap: MsixCapability, sizes: ReturnType<typeof barSizes>): boolean {
-  const t = sizes[cap.tableBar];
-  const p = sizes[cap.pbaBar];
-  return (
-    t !== undefined &&
-    p !== undefined &&
-    t.kind === 'memory' &&
-    p.kind === 'memory' &&
-    cap.tableOffset + cap.tableSize * 16 <= t.sizeBytes &&
-    cap.pbaOffset + Math.ceil(cap.tableSize / 64) * 8 <= p.sizeBytes
-  );
-}
-
-function pow2AtLeast(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
 }
 
 function closed(): never {

@@ -21,6 +21,11 @@ import type { GuestConfigPort } from './device.js';
 export interface MsiHost {
   /** Sends one message to the embedder. */
   send(address: bigint, data: number): void;
+  /**
+   * MSI is about to be enabled or disabled: host interrupts already on the
+   * line are delivered now, under the mode they were raised in.
+   */
+  beforeModeChange(): void;
   /** MSI was enabled or disabled, or its allocation changed. */
   onModeChange(): void;
   /** Counts a host interrupt latched in the pending bits. */
@@ -142,6 +147,7 @@ export class MsiEmulation {
     this.#data = vc.get16(this.#dataAt);
     const enabled = (flags & Msi.FLAGS_ENABLE) !== 0;
     const allocated = 1 << ((flags & Msi.FLAGS_QSIZE) >> 4);
+    if (enabled !== this.#enabled) this.#host.beforeModeChange();
     const changed = enabled !== this.#enabled || (enabled && allocated !== this.#allocated);
     if (this.#enabled && !enabled && this.maskable) vc.set(this.#pendingAt, 4, 0);
     this.#enabled = enabled;

@@ -154,6 +154,7 @@ export class MsixEmulation {
     const flags = this.#vc.get16(this.offset + Msix.FLAGS);
     const enabled = (flags & Msix.FLAGS_ENABLE) !== 0;
     const wasEnabled = this.#enabled;
+    if (enabled !== wasEnabled) this.#host.beforeModeChange();
     const wasFunctionMasked = this.#functionMasked;
     this.#enabled = enabled;
     this.#functionMasked = (flags & Msix.FLAGS_MASKALL) !== 0;

@@ -10,6 +10,7 @@
  * ones (the read error is reported once through `onError`).
  */
 import { PassthroughError, toPassthroughError } from '../errors.js';
+import { pow2AtLeast } from './bars.js';
 import type { GuestDevice } from './device.js';
 
 /** Where the ROM comes from: the device, an image, or nowhere. */
@@ -81,10 +82,4 @@ export class RomImage {
     }
     return image;
   }
-}
-
-function pow2AtLeast(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
 }

@@ -173,9 +173,10 @@ export class GuestDriver {
     this.fn.configWrite(m.cap + Msix.FLAGS, 2, (ctrl | Msix.FLAGS_ENABLE) & ~Msix.FLAGS_MASKALL);
   }
 
+  /** pci_msix_shutdown: clears the enable bit only (the function mask stays as it was). */
   msixDisable(): void {
     const m = this.msixInfo();
-    this.fn.configWrite(m.cap + Msix.FLAGS, 2, this.cfg16(m.cap + Msix.FLAGS) & ~(Msix.FLAGS_ENABLE | Msix.FLAGS_MASKALL));
+    this.fn.configWrite(m.cap + Msix.FLAGS, 2, this.cfg16(m.cap + Msix.FLAGS) & ~Msix.FLAGS_ENABLE);
   }
 
   /** Entry mask bit of vector `v` (pci_msix_mask / unmask: a dword write of vector control). */

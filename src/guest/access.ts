@@ -19,6 +19,7 @@ import type { GuestFunctionStats } from './contract.js';
 import type { IntxEmulation } from './intx.js';
 import type { MsixEmulation } from './msix.js';
 import type { RomImage } from './rom.js';
+import type { GuestBarPort } from './device.js';
 
 type Width = 1 | 2 | 4 | 8;
 
@@ -36,33 +37,68 @@ export interface AccessContext {
 /** Reads and writes by guest address. */
 export class GuestAccess {
   readonly #c: AccessContext;
+  readonly #bars: BarEmulation;
+  readonly #intx: IntxEmulation;
+  readonly #eoiOnBar: boolean;
+  /**
+   * The last plain memory BAR an access hit (no layer range in it): base,
+   * size and port, valid while the routing version is `#hitVersion`. An
+   * access inside it, naturally aligned, skips the routing scan.
+   */
+  #hitVersion = -1;
+  #hitBase = 0;
+  #hitSize = 0;
+  #hitPort: GuestBarPort | null = null;
 
   constructor(ctx: AccessContext) {
     this.#c = ctx;
+    this.#bars = ctx.bars;
+    this.#intx = ctx.intx;
+    this.#eoiOnBar = ctx.eoiOnBarAccess;
   }
 
   /** Memory read of 1, 2 or 4 bytes at guest physical address `gpa`. */
   readMem(gpa: number, size: 1 | 2 | 4): number {
     if (size !== 4 && size !== 2 && size !== 1) badWidth(size, 'memory');
-    const slot = this.#c.bars.findMem(gpa);
-    if (slot === undefined) return this.#unroutedRead(size);
-    const off = gpa - slot.base;
-    const s = slot.spec;
+    const off = gpa - this.#hitBase;
+    const p = this.#hitPort;
     let v: number;
-    if (s.special || (off & (size - 1)) !== 0 || off + size > s.sizeBytes) {
-      v = Number(this.#read(slot, off, size));
-    } else {
-      const p = s.port!;
+    if (p !== null && this.#hitVersion === this.#bars.version && off >= 0 && off + size <= this.#hitSize && (off & (size - 1)) === 0) {
       v = size === 4 ? p.read32(off) : size === 2 ? p.read16(off) : p.read8(off);
+    } else {
+      v = this.#readMemRouted(gpa, size);
     }
-    this.#after();
+    if (this.#eoiOnBar && this.#intx.pending) this.#intx.eoi();
     return v;
   }
 
   /** Memory write of 1, 2 or 4 bytes. */
   writeMem(gpa: number, size: 1 | 2 | 4, value: number): void {
     if (size !== 4 && size !== 2 && size !== 1) badWidth(size, 'memory');
-    const slot = this.#c.bars.findMem(gpa);
+    const off = gpa - this.#hitBase;
+    const p = this.#hitPort;
+    if (p !== null && this.#hitVersion === this.#bars.version && off >= 0 && off + size <= this.#hitSize && (off & (size - 1)) === 0) {
+      if (size === 4) p.write32(off, value);
+      else if (size === 2) p.write16(off, value);
+      else p.write8(off, value);
+    } else {
+      this.#writeMemRouted(gpa, size, value);
+    }
+    if (this.#eoiOnBar && this.#intx.pending) this.#intx.eoi();
+  }
+
+  #readMemRouted(gpa: number, size: 1 | 2 | 4): number {
+    const slot = this.#route(gpa);
+    if (slot === undefined) return this.#unroutedRead(size);
+    const off = gpa - slot.base;
+    const s = slot.spec;
+    if (s.special || (off & (size - 1)) !== 0 || off + size > s.sizeBytes) return Number(this.#read(slot, off, size));
+    const p = s.port!;
+    return size === 4 ? p.read32(off) : size === 2 ? p.read16(off) : p.read8(off);
+  }
+
+  #writeMemRouted(gpa: number, size: 1 | 2 | 4, value: number): void {
+    const slot = this.#route(gpa);
     if (slot === undefined) {
       this.#c.stats.unrouted++;
       return;
@@ -71,18 +107,29 @@ export class GuestAccess {
     const s = slot.spec;
     if (s.special || (off & (size - 1)) !== 0 || off + size > s.sizeBytes) {
       this.#write(slot, off, size, BigInt(size === 4 ? value >>> 0 : value & ((1 << (8 * size)) - 1)));
-    } else {
-      const p = s.port!;
-      if (size === 4) p.write32(off, value);
-      else if (size === 2) p.write16(off, value);
-      else p.write8(off, value);
+      return;
     }
-    this.#after();
+    const p = s.port!;
+    if (size === 4) p.write32(off, value);
+    else if (size === 2) p.write16(off, value);
+    else p.write8(off, value);
+  }
+
+  /** The decoding memory BAR holding `gpa`; remembers it when it is plain memory. */
+  #route(gpa: number): BarSlot | undefined {
+    const slot = this.#bars.findMem(gpa);
+    if (slot !== undefined && !slot.spec.special && slot.spec.port !== undefined) {
+      this.#hitVersion = this.#bars.version;
+      this.#hitBase = slot.base;
+      this.#hitSize = slot.spec.sizeBytes;
+      this.#hitPort = slot.spec.port;
+    }
+    return slot;
   }
 
   /** Memory read of 8 bytes. */
   readMem64(gpa: number): bigint {
-    const slot = this.#c.bars.findMem(gpa);
+    const slot = this.#route(gpa);
     if (slot === undefined) {
       this.#c.stats.unrouted++;
       return 0xffff_ffff_ffff_ffffn;
@@ -96,7 +143,7 @@ export class GuestAccess {
 
   /** Memory write of 8 bytes. */
   writeMem64(gpa: number, value: bigint): void {
-    const slot = this.#c.bars.findMem(gpa);
+    const slot = this.#route(gpa);
     if (slot === undefined) {
       this.#c.stats.unrouted++;
       return;

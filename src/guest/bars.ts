@@ -57,6 +57,8 @@ export class BarEmulation {
   memSlots: readonly BarSlot[] = [];
   /** Decoding I/O BARs. */
   ioSlots: readonly BarSlot[] = [];
+  /** Bumped whenever the routing tables change (lets the access path cache its last hit). */
+  version = 0;
   readonly #vc: VirtualConfig;
   readonly #onChange: (bars: readonly GuestBar[]) => void;
   #command = 0;
@@ -188,6 +190,7 @@ export class BarEmulation {
     const changed = initial || bars.some((b, i) => b.address !== this.#bars[i]?.address || b.decoding !== this.#bars[i]?.decoding);
     this.memSlots = mem;
     this.ioSlots = io;
+    this.version++;
     if (!changed) return;
     this.#bars = Object.freeze(bars);
     if (!initial) this.#onChange(this.#bars);

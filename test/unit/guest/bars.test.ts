@@ -76,6 +76,7 @@ describe('guest BARs', () => {
     expect(changes.length).toBe(before + 1);
     expect(changes.at(-1)!.find((b) => b.index === 0)!.address).toBe(0xf000_0000);
     expect(fn.route('memory', 0xe000_0010)).toBeUndefined();
+    expect(fn.mmioRead(0xe000_0010, 4) >>> 0).toBe(0xffffffff); // the old address (the last hit) no longer reaches the BAR
     expect(fn.mmioRead(0xf000_0010, 4) >>> 0).toBe(0xdeadbeef);
     expect(fn.ioRead(0xc004, 2)).toBe(0);
   });

@@ -157,8 +157,13 @@ export interface GuestFunctionStats {
   dropped: number;
   /** Accesses at addresses no decoding BAR claims (reads answered all ones, writes ignored). */
   unrouted: number;
-  /** Host-control calls that failed (each also reported to `onError`). */
+  /**
+   * Failures off the hot path, each also reported to `onError`: host-control
+   * calls, the device ROM read, a sample of the device's INTx level.
+   */
   controlErrors: number;
+  /** Sink callbacks that threw (reported to `onError`; the other deliveries went on). */
+  sinkErrors: number;
   /** Resets (FLR and bus) the guest caused. */
   resets: number;
 }

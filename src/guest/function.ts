@@ -11,7 +11,9 @@
  * from inside poll(), eoi(), configWrite() and the MMIO writes (an unmask
  * that releases a latched interrupt sends it at once, as msix.c does).
  * Host-control calls are queued in order and never awaited on the hot path;
- * their failures go to `onError` and `stats.controlErrors`.
+ * their failures go to `onError` and `stats.controlErrors`. A sink callback
+ * that throws is reported the same way (`stats.sinkErrors`) and does not
+ * stop the deliveries after it.
  */
 import { PassthroughError, toPassthroughError } from '../errors.js';
 import { Cfg, CapId, Command } from '../pci/config-space.js';
@@ -107,7 +109,16 @@ class GuestFunctionImpl implements GuestFunction {
   readonly #msi: MsiEmulation | undefined;
   readonly #msix: MsixEmulation | undefined;
   readonly #pcie: PcieEmulation | undefined;
-  readonly #stats: GuestFunctionStats = { msiSent: 0, intxAsserts: 0, latched: 0, dropped: 0, unrouted: 0, controlErrors: 0, resets: 0 };
+  readonly #stats: GuestFunctionStats = {
+    msiSent: 0,
+    intxAsserts: 0,
+    latched: 0,
+    dropped: 0,
+    unrouted: 0,
+    controlErrors: 0,
+    sinkErrors: 0,
+    resets: 0,
+  };
   readonly #scratch = new Uint16Array(256);
   readonly #dma: DmaEntry[] = [];
   #sink: GuestFunctionSink;
@@ -160,7 +171,11 @@ class GuestFunctionImpl implements GuestFunction {
     const msiHost: MsiHost = {
       send: (address, data) => {
         this.#stats.msiSent++;
-        this.#sink.msi?.(address, data);
+        try {
+          this.#sink.msi?.(address, data);
+        } catch (e) {
+          this.#sinkFailed('msi', e);
+        }
       },
       beforeModeChange: () => this.#drainLine(),
       onModeChange: () => this.#modeChanged(),
@@ -174,12 +189,23 @@ class GuestFunctionImpl implements GuestFunction {
     const exp = caps.find(CapId.EXP);
     this.#pcie = exp === undefined ? undefined : setupPcie(vc, port, exp.offsetBytes, exp.maxBytes, () => this.#reset('flr'));
 
-    this.#bars = new BarEmulation(vc, specs, (bars) => this.#sink.barsChanged?.(bars));
+    this.#bars = new BarEmulation(vc, specs, (bars) => {
+      try {
+        this.#sink.barsChanged?.(bars);
+      } catch (e) {
+        this.#sinkFailed('barsChanged', e);
+      }
+    });
     this.#intx = new IntxEmulation(port, port.read8(Cfg.INTERRUPT_PIN), {
       setLevel: (asserted) => {
         if (asserted) this.#stats.intxAsserts++;
-        this.#sink.intx?.(asserted);
+        try {
+          this.#sink.intx?.(asserted);
+        } catch (e) {
+          this.#sinkFailed('intx', e);
+        }
       },
+      sampleFailed: (e) => this.#report(toPassthroughError(e).prepend('INTx level sample failed')),
       ...(this.#control?.unmaskIntx === undefined ? {} : { unmaskHost: () => this.#control!.unmaskIntx!() }),
     });
     vc.onWrite(Cfg.COMMAND, Cfg.COMMAND + 2, () => this.#commandWritten());
@@ -412,6 +438,16 @@ class GuestFunctionImpl implements GuestFunction {
 
   #report(e: PassthroughError): void {
     this.#stats.controlErrors++;
+    this.#tell(e);
+  }
+
+  /** A sink callback threw: reported, and the deliveries after it go on (none is lost to it). */
+  #sinkFailed(which: string, e: unknown): void {
+    this.#stats.sinkErrors++;
+    this.#tell(toPassthroughError(e).prepend(`sink.${which} threw`));
+  }
+
+  #tell(e: PassthroughError): void {
     try {
       this.#onError?.(e);
     } catch {

@@ -33,6 +33,8 @@ export interface IntxHost {
   setLevel(asserted: boolean): void;
   /** Re-enables an automasked host line (optional; GuestHostControl.unmaskIntx). */
   unmaskHost?(): void;
+  /** Sampling the device's level failed (the level counts as low). */
+  sampleFailed(e: unknown): void;
 }
 
 /** The INTx state of one function. */
@@ -121,7 +123,15 @@ export class IntxEmulation {
 
   #resample(): void {
     if (!this.#active) return;
-    if ((this.#port.read16(Cfg.STATUS) & Status.INTERRUPT) === 0) return;
+    let status: number;
+    try {
+      status = this.#port.read16(Cfg.STATUS);
+    } catch (e) {
+      // A device (or worker) gone: its line counts as low, the guest's access goes on.
+      this.#host.sampleFailed(e);
+      return;
+    }
+    if ((status & Status.INTERRUPT) === 0) return;
     this.#pending = true;
     this.#sampled = true;
     this.#update();

@@ -4,7 +4,7 @@
  * close.
  */
 import { describe, expect, it } from 'vitest';
-import type { PassthroughError } from '../../../src/errors.js';
+import { PassthroughError } from '../../../src/errors.js';
 import type { GuestBar } from '../../../src/guest/contract.js';
 import { createGuestFunction } from '../../../src/guest/function.js';
 import { CapId } from '../../../src/pci/config-space.js';
@@ -118,6 +118,51 @@ describe('guest DMA', () => {
     await expect(fn.mapGuestMemory(new SharedArrayBuffer(16), -4096)).rejects.toMatchObject({ code: 'PT_ERR_INVALID_ARGUMENT' });
     await expect(fn.mapGuestMemory(new SharedArrayBuffer(16), 0.5)).rejects.toMatchObject({ code: 'PT_ERR_INVALID_ARGUMENT' });
     await expect(createGuestFunction(fakeDevice()).mapGuestMemory(new SharedArrayBuffer(16), 0)).rejects.toMatchObject({ code: 'PT_ERR_NOT_SUPPORTED' });
+  });
+});
+
+describe('guest function robustness', () => {
+  it('a sink that throws is reported and does not cost the other interrupts of the same poll', () => {
+    const dev = fakeDevice({ bars: [{ index: 0, sizeBytes: 0x4000, type: 0 }], msix: { vectors: 4, bar: 0, tableOffset: 0x2000, pbaOffset: 0x3000 } });
+    const got: number[] = [];
+    const errors: PassthroughError[] = [];
+    const fn = createGuestFunction(dev, {
+      sink: {
+        msi: (_a, d) => {
+          got.push(d);
+          if (d === 1) throw new Error('embedder bug');
+        },
+      },
+      onError: (e) => errors.push(e),
+    });
+    const drv = new GuestDriver(fn);
+    drv.probeBars();
+    drv.assign({ mem32: 0xe000_0000, mem64: 0x8_0000_0000, io: 0xc000 });
+    drv.msixEnable(4, 0xfee0_0000n, 0);
+    for (let v = 0; v < 4; v++) drv.msixMask(v, false);
+    for (const v of [0, 1, 2, 3]) dev.line.raise(v);
+    expect(fn.poll()).toBe(4);
+    expect(got).toEqual([0, 1, 2, 3]);
+    expect(fn.stats).toMatchObject({ msiSent: 4, sinkErrors: 1, controlErrors: 0 });
+    expect(errors.map((e) => [e.code, e.message])).toEqual([['PT_ERR_INTERNAL', 'sink.msi threw: embedder bug']]);
+  });
+
+  it('a device whose level cannot be sampled (worker gone) counts as low: EOI and BAR accesses go on', () => {
+    const dev = fakeDevice();
+    const levels: boolean[] = [];
+    const errors: PassthroughError[] = [];
+    const fn = createGuestFunction(dev, { sink: { intx: (l) => levels.push(l) }, onError: (e) => errors.push(e) });
+    dev.line.raise(0);
+    fn.poll();
+    const read16 = dev.port.read16.bind(dev.port);
+    dev.port.read16 = () => {
+      throw new PassthroughError('PT_ERR_WORKER_EXITED', 'device worker exited');
+    };
+    fn.eoi();
+    expect(levels).toEqual([true, false]);
+    expect(errors.map((e) => e.code)).toEqual(['PT_ERR_WORKER_EXITED']);
+    expect(fn.stats.controlErrors).toBe(1);
+    dev.port.read16 = read16;
   });
 });
 

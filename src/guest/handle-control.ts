@@ -1,10 +1,12 @@
 /**
- * A {@link GuestHostControl} over a DeviceHandle, for backends whose host
- * function takes its interrupt mode from its own config space: the sim and
- * the dext (the dext delivers whatever the function signals on the vectors
- * its client registered at attach; linux vfio-pci virtualizes the MSI
- * capability, so there the supervisor's VFIO-level view must switch modes
- * with VFIO_DEVICE_SET_IRQS instead).
+ * A {@link GuestHostControl} over a DeviceHandle, for the sim backend, whose
+ * simulated functions take their interrupt mode from their own config space
+ * and whose dext delivers whatever a function signals on the vectors
+ * registered at attach. Not for real hardware: linux vfio-pci virtualizes the
+ * MSI capability (modes switch with VFIO_DEVICE_SET_IRQS), and on the real
+ * dext macOS owns the MSI capability (the original's later rule keeps guest
+ * writes off it), so there the supervisor's VFIO-level view must switch modes
+ * with the backend's own interrupt setup.
  *
  * - setIrqs switches the host function's capability enables (and COMMAND's
  *   INTx disable) through the handle's ConfigPort, which the device worker

@@ -133,7 +133,9 @@ class GuestFunctionImpl implements GuestFunction {
     this.#onError = opts.onError;
     this.#queue = new HostQueue((e) => this.#report(e));
     this.#sink = opts.sink ?? {};
+    // Interrupts raised before the guest's function existed belong to no guest state: discarded.
     this.#lastSeq = device.irq.seq;
+    device.irq.drainInto(this.#scratch);
     const port = device.config;
     const vc = new VirtualConfig(port);
     this.#vc = vc;

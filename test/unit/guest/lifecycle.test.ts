@@ -167,6 +167,17 @@ describe('guest function robustness', () => {
 });
 
 describe('guest function lifetime', () => {
+  it('discards host interrupts raised before it was opened (they belong to no guest state)', () => {
+    const dev = fakeDevice();
+    dev.line.raise(0);
+    const levels: boolean[] = [];
+    const fn = createGuestFunction(dev, { sink: { intx: (l) => levels.push(l) } });
+    expect(fn.poll()).toBe(0);
+    dev.line.raise(0);
+    expect(fn.poll()).toBe(1);
+    expect(levels).toEqual([true]);
+  });
+
   it('wakes a main-thread emulator without blocking: waitAsync resolves on a host interrupt, false on timeout', async () => {
     const { dev, fn } = setup();
     expect(await fn.waitAsync(5)).toBe(false);

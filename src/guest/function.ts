@@ -421,6 +421,9 @@ class GuestFunctionImpl implements GuestFunction {
    */
   #reset(kind: 'flr' | 'bus'): void {
     this.#stats.resets++;
+    // As vfio_pci_pre_reset disables interrupts: what the host raised before the reset is dropped.
+    this.#lastSeq = this.#device.irq.seq;
+    this.#device.irq.drainInto(this.#scratch);
     this.#msi?.reset();
     this.#msix?.reset();
     this.#pcie?.reset();

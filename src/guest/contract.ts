@@ -75,4 +75,95 @@ export interface GuestPciFunction {
   eoi(): void;
   /** Releases the function's windows and listeners. Idempotent. */
   close(): void;
+  /**
+   * Secondary bus reset of the function's bus: the adapter calls it when the
+   * guest resets the bridge above the function. (Optional: added in issue 13.)
+   */
+  busReset?(): void;
+  /**
+   * Resolves true when host interrupts wait for {@link poll}, false after
+   * `timeoutMs`, without blocking the thread: for an emulator on the main
+   * thread. Holds the process alive while pending. (Optional: added in issue 13.)
+   */
+  waitAsync?(timeoutMs: number): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------
+// Additions of issue 13 part 1 (compatible: the two members added to
+// GuestPciFunction above are optional, so existing implementations and fakes
+// still satisfy it; the layer's own GuestFunction has them all).
+// ---------------------------------------------------------------------------
+
+/** Interrupt mode of the host function (what VFIO_DEVICE_SET_IRQS selects). */
+export type HostIrqMode = 'msix' | 'msi' | 'intx' | 'none';
+
+/**
+ * What the guest layer asks of the host side, off the hot path (QEMU's
+ * VFIO_DEVICE_SET_IRQS / VFIO_DEVICE_RESET / the container's DMA map). The
+ * supervisor's VFIO-level view implements it; `hostControlForHandle`
+ * (src/guest/handle-control.ts) implements it over a DeviceHandle for the sim.
+ * Calls are serialised by the layer: one finishes before the next starts.
+ */
+export interface GuestHostControl {
+  /**
+   * Puts the host function in `mode` with vectors `[0, vectors)` enabled and
+   * the other modes disabled. Called when the guest enables or disables MSI
+   * or MSI-X (or changes its MSI vector count), at open and after a reset.
+   * Guest per-vector masks never reach the host: the dext drops masked
+   * interrupts instead of latching them, so host vectors stay enabled and
+   * the layer latches in its virtual PBA / MSI pending bits.
+   */
+  setIrqs(mode: HostIrqMode, vectors: number): Promise<void>;
+  /** Resets the host function: `flr` for a guest Function Level Reset, `bus` for a secondary bus reset. */
+  reset(kind: 'flr' | 'bus'): Promise<void>;
+  /**
+   * Maps `memory` (guest RAM) for device DMA, asking for IOVA `iova` (the
+   * guest-physical base). Resolves with the bus address the device must use
+   * (equal to `iova` where the IOMMU lets the caller choose; the DART picks
+   * its own) and the key to unmap with.
+   */
+  dmaMap(memory: SharedArrayBuffer, iova: bigint): Promise<{ key: bigint; busAddr: bigint; sizeBytes: bigint }>;
+  /** Unmaps a mapping made by {@link dmaMap}. */
+  dmaUnmap(key: bigint): Promise<void>;
+  /**
+   * Optional, synchronous, must not go through a message queue: re-enables a
+   * host INTx line the host masked when it fired (linux vfio-pci's automask;
+   * VFIO_IRQ_SET_ACTION_UNMASK). The dext and the sim deliver INTx on the
+   * rising edge and never mask it, so they leave this out.
+   */
+  unmaskIntx?(): void;
+}
+
+/** Guest RAM mapped for device DMA. */
+export interface GuestDmaMapping {
+  /** Guest-physical address of the first byte. */
+  readonly gpaBase: number;
+  readonly sizeBytes: number;
+  /** Bus address the device uses for `gpaBase`. */
+  readonly busAddr: bigint;
+  /** True when `busAddr === gpaBase`: a guest driver's own addresses reach its RAM. */
+  readonly identity: boolean;
+}
+
+/** Counters of a guest function (since open). */
+export interface GuestFunctionStats {
+  /** MSI / MSI-X messages handed to `sink.msi`. */
+  msiSent: number;
+  /** INTx assertions handed to `sink.intx(true)`. */
+  intxAsserts: number;
+  /** Host interrupts latched in the virtual PBA or MSI pending bits while the guest had them masked. */
+  latched: number;
+  /** Host interrupts with no place in the guest's mode (its MSI/MSI-X disabled, vector out of range). */
+  dropped: number;
+  /** Accesses at addresses no decoding BAR claims (reads answered all ones, writes ignored). */
+  unrouted: number;
+  /**
+   * Failures off the hot path, each also reported to `onError`: host-control
+   * calls, the device ROM read, a sample of the device's INTx level.
+   */
+  controlErrors: number;
+  /** Sink callbacks that threw (reported to `onError`; the other deliveries went on). */
+  sinkErrors: number;
+  /** Resets (FLR and bus) the guest caused. */
+  resets: number;
 }

@@ -28,7 +28,7 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { createSupervisor } from '../src/actors/supervisor.js';
+import { createSupervisor } from '../src/actors/supervisor/supervisor.js';
 import { BarWindow, IrqLine, createDeviceControlBlock } from '../src/fastpath/index.js';
 import { createGuestFunction, hostControlForHandle, openGuestFunction, type GuestFunction } from '../src/guest/index.js';
 import type { GuestConfigPort } from '../src/guest/device.js';

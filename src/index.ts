@@ -47,3 +47,19 @@ export type { SimMachineDescription } from './sim/index.js';
 // Trace points and their sinks.
 export { TRACE_POINTS, TRACE_POINT_NAMES, traceChannel, createTraceSink, compileTraceFilter } from './trace.js';
 export type { TracePoint } from './trace.js';
+
+// The guest-facing PCI function (for emulators): emulated config space, MSI/MSI-X/INTx, gpa routing.
+export { openGuestFunction, createGuestFunction, hostControlForHandle } from './guest/index.js';
+export type {
+  GuestFunction,
+  GuestFunctionOptions,
+  OpenGuestFunctionOptions,
+  GuestPciFunction,
+  GuestBar,
+  GuestFunctionSink,
+  GuestHostControl,
+  GuestDmaMapping,
+  GuestFunctionStats,
+  HostIrqMode,
+  RomSource,
+} from './guest/index.js';

@@ -101,7 +101,7 @@ export type HostIrqMode = 'msix' | 'msi' | 'intx' | 'none';
  * What the guest layer asks of the host side, off the hot path (QEMU's
  * VFIO_DEVICE_SET_IRQS / VFIO_DEVICE_RESET / the container's DMA map). The
  * supervisor's VFIO-level view implements it; `hostControlForHandle`
- * (src/guest/handle-control.ts) implements it over a DeviceHandle for the sim.
+ * (src/guest/handle-control.ts) implements it over a DeviceHandle on that view.
  * Calls are serialised by the layer: one finishes before the next starts.
  */
 export interface GuestHostControl {

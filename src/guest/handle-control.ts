@@ -1,65 +1,46 @@
 /**
- * A {@link GuestHostControl} over a DeviceHandle, for the sim backend, whose
- * simulated functions take their interrupt mode from their own config space
- * and whose dext delivers whatever a function signals on the vectors
- * registered at attach. Not for real hardware: linux vfio-pci virtualizes the
- * MSI capability (modes switch with VFIO_DEVICE_SET_IRQS), and on the real
- * dext macOS owns the MSI capability (the original's later rule keeps guest
- * writes off it), so there the supervisor's VFIO-level view must switch modes
- * with the backend's own interrupt setup.
+ * A {@link GuestHostControl} over a DeviceHandle: the guest layer's host
+ * side on the supervisor's VFIO-level view, for every backend.
  *
- * - setIrqs switches the host function's capability enables (and COMMAND's
- *   INTx disable) through the handle's ConfigPort, which the device worker
- *   forwards (the original's filter lets capability writes through): the
- *   other modes are disabled first, as vfio_disable_interrupts does; MSI-X is
- *   enabled with its function mask clear, MSI with Multiple Message Enable
- *   for `vectors` (rounded down to a power of two the function offers). The
- *   host's message addresses and table entries stay as the worker programmed
- *   them at attach, so attach in the default (best) mode: its vectors are
- *   the ones registered.
- * - reset is the handle's reset (FLR, or the hot reset the dext falls back to).
+ * - setIrqs puts the host function in the guest's mode with VFIO setIrqs
+ *   (`handle.vfio.setIrqs`): the other modes are disabled first, as
+ *   vfio_disable_interrupts does, then [0, vectors) of the mode are enabled.
+ *   The device worker programs what the host side owns (on the sim, the
+ *   simulated function's capability enables; vfio-pci and the dext program
+ *   the real MSI capability themselves).
+ * - reset is the handle's reset (FLR, or the hot reset the dext falls back
+ *   to, which the supervisor passes on to the slot's other functions).
  * - dmaMap / dmaUnmap are the handle's DMA map.
  *
- * It runs its config cycles in the calling thread: use it where the handle
- * lives (the supervisor's thread), with the guest function in that thread.
+ * The calls go through the supervisor's control plane: use it where the
+ * handle lives (the supervisor's thread), with the guest function in that thread.
  */
-import type { DeviceHandle } from '../actors/device-handle.js';
+import type { DeviceHandle } from '../actors/supervisor/handle.js';
 import { PassthroughError } from '../errors.js';
-import { Cfg, Command, Msi, Msix } from '../pci/config-space.js';
-import { parseInterruptCapabilities, type InterruptCapabilities } from '../vfio/pci-caps.js';
+import { IrqIndex, type IrqIndexNumber } from '../vfio/device-io-ops.js';
 import type { GuestHostControl, HostIrqMode } from './contract.js';
 
-/** Builds the control. The handle's config space is read on the first setIrqs. */
-export function hostControlForHandle(handle: Pick<DeviceHandle, 'config' | 'reset' | 'dma' | 'bdf'>): GuestHostControl {
-  const cfg = handle.config;
-  let caps: InterruptCapabilities | undefined;
-  const capsOf = (): InterruptCapabilities =>
-    (caps ??= parseInterruptCapabilities((off, w) => (w === 4 ? cfg.read32(off) >>> 0 : w === 2 ? cfg.read16(off) : cfg.read8(off))));
+const MODE_INDEX: Record<Exclude<HostIrqMode, 'none'>, IrqIndexNumber> = { msix: IrqIndex.MSIX, msi: IrqIndex.MSI, intx: IrqIndex.INTX };
+
+/** Builds the control. */
+export function hostControlForHandle(handle: Pick<DeviceHandle, 'vfio' | 'reset' | 'dma' | 'bdf' | 'info'>): GuestHostControl {
   return {
     async setIrqs(mode: HostIrqMode, vectors: number): Promise<void> {
-      const { msi, msix } = capsOf();
-      if ((mode === 'msix' && msix === undefined) || (mode === 'msi' && msi === undefined)) {
-        throw new PassthroughError('PT_ERR_NOT_SUPPORTED', `host function has no ${mode.toUpperCase()} capability`, { bdf: handle.bdf, mode });
+      if (mode !== 'none') {
+        const { count } = await handle.vfio.irqInfo(MODE_INDEX[mode]);
+        if (count === 0) {
+          throw new PassthroughError('PT_ERR_NOT_SUPPORTED', `host function ${handle.bdf} has no ${mode.toUpperCase()} vectors`, { bdf: handle.bdf, mode });
+        }
+        vectors = Math.min(Math.max(1, vectors), count);
       }
-      if (msix !== undefined && mode !== 'msix') {
-        cfg.write16(msix.offset + Msix.FLAGS, cfg.read16(msix.offset + Msix.FLAGS) & ~Msix.FLAGS_ENABLE);
+      for (const m of ['msix', 'msi', 'intx'] as const) {
+        if (m !== mode && handle.info.irqMode === m) await handle.vfio.setIrqs({ index: MODE_INDEX[m], action: 'trigger', start: 0, count: 0 });
       }
-      if (msi !== undefined && mode !== 'msi') {
-        cfg.write16(msi.offset + Msi.FLAGS, cfg.read16(msi.offset + Msi.FLAGS) & ~Msi.FLAGS_ENABLE);
-      }
-      let command = cfg.read16(Cfg.COMMAND) | Command.INTX_DISABLE;
-      if (mode === 'msix') {
-        const at = msix!.offset + Msix.FLAGS;
-        cfg.write16(at, (cfg.read16(at) | Msix.FLAGS_ENABLE) & ~Msix.FLAGS_MASKALL);
-      } else if (mode === 'msi') {
-        const at = msi!.offset + Msi.FLAGS;
-        let mme = 0;
-        while (1 << (mme + 1) <= Math.min(vectors, msi!.vectors)) mme++;
-        cfg.write16(at, (cfg.read16(at) & ~Msi.FLAGS_QSIZE) | (mme << 4) | Msi.FLAGS_ENABLE);
-      } else if (mode === 'intx') {
-        command &= ~Command.INTX_DISABLE;
-      }
-      cfg.write16(Cfg.COMMAND, command);
+      if (mode === 'none') return;
+      const index = MODE_INDEX[mode];
+      // Vectors are enabled incrementally: start from none so the count is exactly `vectors`.
+      if (handle.info.irqMode === mode) await handle.vfio.setIrqs({ index, action: 'trigger', start: 0, count: 0 });
+      await handle.vfio.setIrqs({ index, action: 'trigger', start: 0, count: mode === 'intx' ? 1 : vectors });
     },
     async reset(): Promise<void> {
       await handle.reset();

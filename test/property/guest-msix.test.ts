@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSupervisor, type Supervisor } from '../../src/actors/supervisor.js';
+import { createSupervisor, type Supervisor } from '../../src/actors/supervisor/supervisor.js';
 import type { GuestPciFunction } from '../../src/guest/contract.js';
 import { createGuestFunction } from '../../src/guest/function.js';
 import { hostControlForHandle, openGuestFunction } from '../../src/guest/index.js';

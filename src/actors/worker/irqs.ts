@@ -34,6 +34,7 @@ const INDEX_MODE: Record<number, IrqMode> = { [IrqIndex.MSIX]: 'msix', [IrqIndex
 const MSIX_CTRL_ENABLE = 0x8000;
 const MSIX_CTRL_FUNCTION_MASK = 0x4000;
 const MSI_CTRL_ENABLE = 0x0001;
+const MSI_CTRL_MME = 0x0070;
 const CMD_INTX_DISABLE = 0x0400;
 
 /** A VFIO_DEVICE_SET_IRQS request from the public view (the sink is always the device's IrqLine). */
@@ -115,11 +116,15 @@ export class IrqWiring {
       if (req.count === 0) {
         ops.setIrqs({ index: req.index, action: 'trigger', start: 0, count: 0 });
         if (this.#index === req.index) {
+          this.#clearConfigEnableBits(req.index);
           this.#index = undefined;
           this.#count = 0;
         }
       } else {
-        if (this.#index !== undefined && this.#index !== req.index) this.#d.vfio.disableInterrupts(this.#index);
+        if (this.#index !== undefined && this.#index !== req.index) {
+          this.#d.vfio.disableInterrupts(this.#index);
+          this.#clearConfigEnableBits(this.#index);
+        }
         ops.setIrqs({ index: req.index, action: 'trigger', start: req.start, count: req.count, sink: irqSinkFor(this.#d.line) });
         this.#count = this.#index === req.index ? Math.max(this.#count, req.start + req.count) : req.start + req.count;
         this.#index = req.index;
@@ -148,7 +153,10 @@ export class IrqWiring {
       case IrqIndex.MSI: {
         const cap = vfio.msi();
         if (cap === undefined) return;
-        vfio.writeConfig16(cap.offset + 2, vfio.readConfig16(cap.offset + 2) | MSI_CTRL_ENABLE);
+        // Multiple Message Enable: the largest power of two within the enabled count.
+        let mme = 0;
+        while (1 << (mme + 1) <= Math.min(this.#count, cap.vectors)) mme++;
+        vfio.writeConfig16(cap.offset + 2, (vfio.readConfig16(cap.offset + 2) & ~MSI_CTRL_MME) | (mme << 4) | MSI_CTRL_ENABLE);
         return;
       }
       case IrqIndex.INTX:
@@ -156,6 +164,20 @@ export class IrqWiring {
         return;
       default:
         return;
+    }
+  }
+
+  /** Clears the enable bit of a mode that is switched off (INTx: sets INTx disable). */
+  #clearConfigEnableBits(index: IrqIndexNumber): void {
+    const vfio = this.#d.vfio;
+    if (index === IrqIndex.MSIX) {
+      const cap = vfio.msix();
+      if (cap !== undefined) vfio.writeConfig16(cap.offset + 2, vfio.readConfig16(cap.offset + 2) & ~MSIX_CTRL_ENABLE);
+    } else if (index === IrqIndex.MSI) {
+      const cap = vfio.msi();
+      if (cap !== undefined) vfio.writeConfig16(cap.offset + 2, vfio.readConfig16(cap.offset + 2) & ~MSI_CTRL_ENABLE);
+    } else if (index === IrqIndex.INTX) {
+      vfio.writeConfig16(0x04, vfio.readConfig16(0x04) | CMD_INTX_DISABLE);
     }
   }
 

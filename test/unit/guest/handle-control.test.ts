@@ -1,32 +1,30 @@
 /**
  * hostControlForHandle: the host function's interrupt mode switched through
- * its config space (the other modes disabled first, MSI-X function mask
- * cleared, MSI vector count rounded down to what the function offers,
- * COMMAND's INTx disable as the mode needs), reset and DMA passed to the
- * handle.
+ * the VFIO-level view (the other modes disabled first, then exactly
+ * [0, vectors) of the mode enabled, capped by what the function offers),
+ * reset and DMA passed to the handle. (test/unit/guest/sim-devices.test.ts
+ * drives it against real sim workers.)
  */
 import { describe, expect, it } from 'vitest';
 import { hostControlForHandle } from '../../../src/guest/handle-control.js';
-import { CapId, Msi, Msix } from '../../../src/pci/config-space.js';
-import { fakeDevice } from './helpers/fake-device.js';
+import type { VfioIrqRequest } from '../../../src/index.js';
 
-function setup() {
-  const dev = fakeDevice({
-    bars: [{ index: 0, sizeBytes: 0x4000, type: 0 }],
-    msi: { vectors: 8 },
-    msix: { vectors: 16, bar: 0, tableOffset: 0x2000, pbaOffset: 0x3000 },
-  });
-  const cfg = dev.port.cfg;
-  // Host as the device worker left it at attach: MSI-X on (function mask set, as a reset may leave it).
-  const msix = dev.capAt.get(CapId.MSIX)!;
-  const msi = dev.capAt.get(CapId.MSI)!;
-  cfg.setWmask(msix + Msix.FLAGS, 2, Msix.FLAGS_ENABLE | Msix.FLAGS_MASKALL);
-  cfg.setWmask(msi + Msi.FLAGS, 2, Msi.FLAGS_ENABLE | Msi.FLAGS_QSIZE);
-  cfg.set(msix + Msix.FLAGS, 2, 15 | Msix.FLAGS_ENABLE | Msix.FLAGS_MASKALL);
+function setup(counts: Record<number, number> = { 0: 1, 1: 8, 2: 16 }) {
   const calls: string[] = [];
+  const info = { irqMode: 'msix', irqVectors: 16 } as { irqMode: string; irqVectors: number };
+  const names = ['intx', 'msi', 'msix'];
   const handle = {
     bdf: '0000:02:00.0',
-    config: dev.port,
+    info,
+    vfio: {
+      irqInfo: async (index: number) => ({ index, flags: 1, count: counts[index] ?? 0 }),
+      setIrqs: async (r: VfioIrqRequest) => {
+        calls.push(`${names[r.index]} ${r.start}+${r.count}`);
+        if (r.count === 0) {
+          if (info.irqMode === names[r.index]) Object.assign(info, { irqMode: 'none', irqVectors: 0 });
+        } else Object.assign(info, { irqMode: names[r.index], irqVectors: r.start + r.count });
+      },
+    },
     reset: async () => void calls.push('reset'),
     dma: {
       map: async (mem: SharedArrayBuffer, opts: { iova?: bigint }) => {
@@ -37,31 +35,29 @@ function setup() {
     },
   };
   const control = hostControlForHandle(handle as unknown as Parameters<typeof hostControlForHandle>[0]);
-  const flags = () => ({
-    msix: cfg.read(msix + Msix.FLAGS, 2) & (Msix.FLAGS_ENABLE | Msix.FLAGS_MASKALL),
-    msi: cfg.read(msi + Msi.FLAGS, 2) & (Msi.FLAGS_ENABLE | Msi.FLAGS_QSIZE),
-    intxDisable: (cfg.read(0x04, 2) & 0x400) !== 0,
-  });
-  return { control, flags, calls };
+  return { control, calls, info };
 }
 
 describe('hostControlForHandle', () => {
-  it('switches the host between INTx, MSI, MSI-X and none through config space', async () => {
-    const { control, flags } = setup();
+  it('switches the host between MSI-X, INTx, MSI and none with VFIO setIrqs, the old mode off first', async () => {
+    const { control, calls, info } = setup();
     await control.setIrqs('intx', 1);
-    expect(flags()).toEqual({ msix: Msix.FLAGS_MASKALL, msi: 0, intxDisable: false }); // MSI-X off (its function mask left as it was)
-    await control.setIrqs('msi', 6); // 8 offered: 6 rounds down to 4 (MME 2)
-    expect(flags()).toEqual({ msix: Msix.FLAGS_MASKALL, msi: Msi.FLAGS_ENABLE | (2 << 4), intxDisable: true });
-    await control.setIrqs('msix', 16);
-    expect(flags()).toEqual({ msix: Msix.FLAGS_ENABLE, msi: 2 << 4, intxDisable: true }); // function mask cleared
+    expect(calls.splice(0)).toEqual(['msix 0+0', 'intx 0+1']);
+    await control.setIrqs('msi', 6);
+    expect(calls.splice(0)).toEqual(['intx 0+0', 'msi 0+6']);
+    await control.setIrqs('msi', 2); // a new count: off, then exactly the new vectors
+    expect(calls.splice(0)).toEqual(['msi 0+0', 'msi 0+2']);
+    await control.setIrqs('msix', 64); // capped by what the function offers
+    expect(calls.splice(0)).toEqual(['msi 0+0', 'msix 0+16']);
     await control.setIrqs('none', 0);
-    expect(flags()).toEqual({ msix: 0, msi: 2 << 4, intxDisable: true });
+    expect(calls.splice(0)).toEqual(['msix 0+0']);
+    expect(info.irqMode).toBe('none');
   });
 
-  it('refuses a mode the function does not have', async () => {
-    const dev = fakeDevice({ msi: { vectors: 1 } });
-    const control = hostControlForHandle({ bdf: '0000:00:10.0', config: dev.port } as unknown as Parameters<typeof hostControlForHandle>[0]);
+  it('refuses a mode the function does not have, touching nothing', async () => {
+    const { control, calls } = setup({ 0: 1, 1: 1 });
     await expect(control.setIrqs('msix', 4)).rejects.toMatchObject({ code: 'PT_ERR_NOT_SUPPORTED' });
+    expect(calls).toEqual([]);
   });
 
   it('passes reset and DMA to the handle', async () => {

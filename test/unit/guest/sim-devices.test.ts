@@ -5,8 +5,8 @@
  * and one function of the two-function slot (multi-message MSI).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor.js';
-import type { DeviceHandle } from '../../../src/actors/device-handle.js';
+import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor/supervisor.js';
+import type { DeviceHandle } from '../../../src/actors/supervisor/handle.js';
 import { hostControlForHandle, openGuestFunction, type GuestFunction } from '../../../src/guest/index.js';
 import { CapId } from '../../../src/pci/config-space.js';
 import { GuestDriver } from './helpers/driver-model.js';

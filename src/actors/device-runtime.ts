@@ -265,7 +265,7 @@ export class DeviceRuntime {
     const line = new IrqLine(cmd.controlBlock);
     this.#line = line;
     if (cmd.irq !== 'none') {
-      const index = cmd.irq === undefined ? vfio.bestIrqIndex() : MODE_INDEX[cmd.irq];
+      const index = vfio.irqIndexFor(cmd.irq);
       if (index !== undefined) {
         const { count } = vfio.enableInterrupts(irqSinkFor(line), index);
         this.#irqIndex = index;

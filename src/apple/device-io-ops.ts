@@ -3,7 +3,7 @@
  * over a {@link DextClient}, rule by rule (spec §7 rules 2–10, 16). Every
  * member throws PassthroughError with `context.errno` set to the `-errno`
  * the original returns. Deviations from the original are listed in
- * src/vfio/DEVIATIONS-apple.md.
+ * src/apple/DEVIATIONS.md.
  */
 import { PassthroughError, type ErrorContext } from '../errors.js';
 import { PCIE_CONFIG_BYTES } from '../pci/config-space.js';
@@ -212,7 +212,7 @@ function configRead(state: AppleDeviceState, offsetBytes: number, size: number):
 function configWrite(state: AppleDeviceState, offsetBytes: number, data: Uint8Array): number {
   const size = data.length;
   configRangeCheck(state, offsetBytes, size);
-  const plan = planConfigWrite(offsetBytes, size);
+  const plan = planConfigWrite(offsetBytes, size, state.writeGuards);
   const client = state.client;
   const ctx = { region: RegionIndex.CONFIG, offsetBytes, sizeBytes: size };
   if (plan.commandBytes !== undefined) {
@@ -230,7 +230,9 @@ function configWrite(state: AppleDeviceState, offsetBytes: number, data: Uint8Ar
     }
   }
   if (plan.dropped) {
-    if (traceEnabled('pcipt:config:write')) trace('pcipt:config:write', { bdf: state.bdf, offsetBytes, width: size, forwarded: false });
+    if (traceEnabled('pcipt:config:write')) {
+      trace('pcipt:config:write', { bdf: state.bdf, offsetBytes, width: size, forwarded: false, ...(plan.guarded ? { guarded: true } : {}) });
+    }
     return size;
   }
   if (client === undefined) throw noConnection(state, ctx);

@@ -120,11 +120,14 @@ export interface DmaLimits {
   /** Segments per PrepareForDMA. */
   maxSegments: number;
 }
-/** The real dext's limits. */
+/**
+ * The real dext's limits: the later original's ([G]) 64 chunks per region
+ * (the RFC's dext [D] allows 128; spec §6), so a region is at most 96 GiB.
+ */
 export const DEFAULT_DMA_LIMITS: Readonly<DmaLimits> = Object.freeze({
   maxRegions: 65536,
   chunkBytes: 1.5 * 1024 * 1024 * 1024,
-  maxChunks: 128,
+  maxChunks: 64,
   maxSegments: 32,
 });
 /** Largest AllocateDMABuffer size (1.5 GiB). */

@@ -22,7 +22,7 @@
 import { PassthroughError } from '../errors.js';
 import { createAppleContainer } from '../apple/container.js';
 import { ConnectionTable } from '../apple/connection-table.js';
-import { Selector } from '../dext/contract.js';
+import { Selector, type DmaLimits } from '../dext/contract.js';
 import { createSimDext, DEFAULT_SIM_MACHINE, loadSimMachine, parseSimMachine } from './index.js';
 import type { SimDext, SimMachineDescription } from './index.js';
 import { toBdf, type Bdf, type HostVa } from '../types.js';
@@ -67,6 +67,11 @@ export interface SimBackendOptions {
   mapFaults?: SimMapFault[];
   /** Passed to createSimDext. */
   timing?: Record<string, number>;
+  /**
+   * @internal Test hook: the dext's DMA limits in each worker (createSimDext's
+   * dmaLimits); the container registers DMA in pieces of `chunkBytes`.
+   */
+  dmaLimits?: Partial<DmaLimits>;
 }
 
 function resolveMachine(machine: SimMachineDescription | string | undefined): SimMachineDescription {
@@ -159,6 +164,7 @@ export function createSimBackendHost(options: SimBackendOptions = {}): BackendHo
           faults: (options.faults ?? []).filter((f) => matches(f.bdf, bdf)),
           mapFaults: (options.mapFaults ?? []).filter((f) => matches(f.bdf, bdf)),
           ...(options.timing === undefined ? {} : { timing: options.timing }),
+          ...(options.dmaLimits === undefined ? {} : { dmaLimits: options.dmaLimits }),
         },
       };
     },
@@ -193,9 +199,14 @@ export function createSimWorkerBackend(spec: WorkerBackendSpec): SimWorkerBacken
     faults?: SimSelectorFault[];
     mapFaults?: SimMapFault[];
     timing?: Record<string, number>;
+    dmaLimits?: Partial<DmaLimits>;
   };
   const bdf = toBdf(o.bdf);
-  const sim = createSimDext(o.machine, { functions: [bdf], ...(o.timing === undefined ? {} : { timing: o.timing }) });
+  const sim = createSimDext(o.machine, {
+    functions: [bdf],
+    ...(o.timing === undefined ? {} : { timing: o.timing }),
+    ...(o.dmaLimits === undefined ? {} : { dmaLimits: o.dmaLimits }),
+  });
   for (const f of o.faults ?? []) {
     sim.faults.failSelector(bdf, selectorNumber(f.selector), f.kernReturn, f.count === undefined ? {} : { count: f.count });
   }
@@ -203,7 +214,11 @@ export function createSimWorkerBackend(spec: WorkerBackendSpec): SimWorkerBacken
     sim.faults.failMap(bdf, f.type, f.kernReturn, f.count === undefined ? {} : { count: f.count });
   }
   const table = new ConnectionTable();
-  const container = createAppleContainer({ driver: sim, table });
+  const container = createAppleContainer({
+    driver: sim,
+    table,
+    ...(o.dmaLimits?.chunkBytes === undefined ? {} : { dmaChunkBytes: o.dmaLimits.chunkBytes }),
+  });
   return {
     name: 'sim',
     sim,

@@ -35,6 +35,11 @@ export interface AppleContainerOptions {
   /** Who maps DMA: the container (RegisterDMARegion) or the companion (container no-ops). Default 'container'. */
   dmaRouting?: 'container' | 'companion';
   /**
+   * The host root of the function, when its BDF repeats under several roots
+   * ([G] `host-root=`); passed to the driver's connect.
+   */
+  hostRoot?: string;
+  /**
    * Largest piece the container registers with one RegisterDMARegion, in bytes
    * (default the dext's chunk, 1.5 GiB; a multiple of the 16 KiB host page).
    */
@@ -104,8 +109,12 @@ export function createAppleContainer(opts: AppleContainerOptions): AppleContaine
     const host = shortBdf(parseBdf(bdf));
     let client: DextClient;
     try {
-      client = opts.driver.connect(bdf);
+      client = opts.driver.connect(bdf, opts.hostRoot === undefined ? {} : { hostRoot: opts.hostRoot });
     } catch (e) {
+      // The later original reports its host-root refusals as they are ("vfio-apple: %s"), anything else with the seed's text.
+      if (PassthroughError.is(e, 'PT_ERR_CONNECT_FAILED') && Array.isArray(e.context.hostRoots)) {
+        throw new PassthroughError('PT_ERR_CONNECT_FAILED', `vfio-apple: ${e.message}`, { ...e.context, bdf }, { cause: e });
+      }
       throw new PassthroughError('PT_ERR_CONNECT_FAILED', `vfio-apple: could not connect to dext for host PCI ${host}`, { bdf }, { cause: e });
     }
     try {
@@ -122,7 +131,8 @@ export function createAppleContainer(opts: AppleContainerOptions): AppleContaine
     } catch (e) {
       // Disconnect, not release: the published entry belongs to the other owner.
       client.close();
-      throw new PassthroughError('PT_ERR_DUPLICATE_OWNER', `vfio-apple: duplicate dext owner for host PCI ${host}`, { bdf }, { cause: e });
+      const at = opts.hostRoot === undefined ? '' : `@${opts.hostRoot}`;
+      throw new PassthroughError('PT_ERR_DUPLICATE_OWNER', `vfio-apple: duplicate dext owner for host PCI ${host}${at}`, { bdf }, { cause: e });
     }
   };
 

@@ -263,6 +263,21 @@ export interface DextService {
   readonly bdf: Bdf;
   /** Selector 0's answer. */
   readonly identity: DextIdentity;
+  /**
+   * The host root the instance hangs under ([G] `host-root`: the registry
+   * name of its topmost IOPCIDevice, e.g. `pcic0-bridge`), when known.
+   */
+  readonly hostRoot?: string;
+}
+
+/** Options of {@link DextDriver.connect}. */
+export interface DextConnectOptions {
+  /**
+   * Which host root's instance to open when the same BDF exists under
+   * several ([G] `apple_dext_connect_with_root`, `host-root=`). Without it a
+   * BDF found under two roots is refused.
+   */
+  hostRoot?: string;
 }
 
 /**
@@ -272,6 +287,11 @@ export interface DextService {
 export interface DextDriver {
   /** Every dext-bound function. */
   listServices(): DextService[];
-  /** Opens a user client on the function. No match → PT_ERR_CONNECT_FAILED (kernReturn NotFound). */
-  connect(bdf: Bdf): DextClient;
+  /**
+   * Opens a user client on the function. No match → PT_ERR_CONNECT_FAILED
+   * (kernReturn NotFound). The same BDF under several host roots without
+   * `hostRoot`, or none under `hostRoot`, → PT_ERR_CONNECT_FAILED with the
+   * later original's text and `context.hostRoots` (the roots found).
+   */
+  connect(bdf: Bdf, options?: DextConnectOptions): DextClient;
 }

@@ -37,7 +37,7 @@ function noConnection(state: AppleDeviceState, ctx: ErrorContext = {}): Passthro
 
 function ioError(state: AppleDeviceState, what: string, cause: unknown, ctx: ErrorContext = {}): PassthroughError {
   const kr = PassthroughError.is(cause) ? cause.kernReturn : undefined;
-  return new PassthroughError('PT_ERR_IO', `${state.name}: ${what} failed`, { bdf: state.bdf, errno: 'EIO', kernReturn: kr, ...ctx }, { cause });
+  return new PassthroughError('PT_ERR_IO', `${state.name}: ${what}`, { bdf: state.bdf, errno: 'EIO', kernReturn: kr, ...ctx }, { cause });
 }
 
 function isBar(index: number): boolean {
@@ -203,7 +203,7 @@ function configRead(state: AppleDeviceState, offsetBytes: number, size: number):
       configReadBlock(client, offsetBytes, out, eff);
     }
   } catch (e) {
-    throw ioError(state, 'config read', e, { region: RegionIndex.CONFIG, offsetBytes, sizeBytes: size });
+    throw ioError(state, 'config read failed', e, { region: RegionIndex.CONFIG, offsetBytes, sizeBytes: size });
   }
   if (traceEnabled('pcipt:config:read')) trace('pcipt:config:read', { bdf: state.bdf, offsetBytes, width: size, value: Array.from(out) });
   return out;
@@ -221,7 +221,7 @@ function configWrite(state: AppleDeviceState, offsetBytes: number, data: Uint8Ar
       try {
         client.configWrite(pos, 1, data[pos - offsetBytes]!);
       } catch (e) {
-        throw ioError(state, 'COMMAND write', e, { ...ctx, offsetBytes: pos, width: 1 });
+        throw ioError(state, 'COMMAND write failed', e, { ...ctx, offsetBytes: pos, width: 1 });
       }
     }
     if (plan.insideCommand) {
@@ -248,7 +248,7 @@ function configWrite(state: AppleDeviceState, offsetBytes: number, data: Uint8Ar
   try {
     client.configWrite(offsetBytes, plan.effBytes, value);
   } catch (e) {
-    throw ioError(state, 'config write', e, ctx);
+    throw ioError(state, 'config write failed', e, ctx);
   }
   if (traceEnabled('pcipt:config:write')) trace('pcipt:config:write', { bdf: state.bdf, offsetBytes, width: plan.effBytes, value, forwarded: true });
   return size;
@@ -325,7 +325,7 @@ export function createAppleDeviceIoOps(state: AppleDeviceState) {
         client.resetDevice();
       } catch (e) {
         trace('pcipt:device:reset', { bdf: state.bdf, ok: false });
-        throw ioError(state, 'reset', e);
+        throw ioError(state, 'reset failed', e);
       }
       trace('pcipt:device:reset', { bdf: state.bdf, ok: true });
     },

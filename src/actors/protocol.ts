@@ -216,7 +216,8 @@ export interface ReplyValues {
   'dext.open': { client: number };
   'dext.call': unknown;
   'dext.close': null;
-  'dma.map': { key: string; busAddr: string; sizeBytes: string };
+  /** Hex strings; `ranges` when the mapping reached the device in pieces (chunk by chunk). */
+  'dma.map': { key: string; busAddr: string; sizeBytes: string; ranges?: { busAddr: string; sizeBytes: string }[] };
   'dma.unmap': null;
   shutdown: TeardownReport;
   'test.fault': null;

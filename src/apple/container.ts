@@ -7,8 +7,11 @@
  * One container holds one device, as in the original (attach_device makes
  * a new container every time). DMA:
  * - `dmaRouting: 'container'` (default): dmaMap registers the memory with
- *   the dext (RegisterDMARegion, key = requested IOVA or an allocated key,
- *   clientVA = hostVa) and returns the DART bus address.
+ *   the dext chunk by chunk (RegisterDMARegion per chunk of at most
+ *   `dmaChunkBytes`, key = requested IOVA or an allocated key, plus the
+ *   chunk's offset; clientVA = hostVa + offset) and returns every chunk's
+ *   DART bus range: the dext reports chunk 0 alone for a larger region, and
+ *   the DART does not promise that chunks are contiguous.
  * - `dmaRouting: 'companion'`: the original's no-ops; DMA goes through the
  *   apple-dma-pci companion (dma-companion.ts).
  */
@@ -16,12 +19,12 @@ import { PassthroughError } from '../errors.js';
 import { trace } from '../trace.js';
 import { parseBdf, shortBdf, type Bdf, type Iova } from '../types.js';
 import { DeviceFlags, NUM_IRQS, NUM_REGIONS, type DeviceInfo, type InterruptSource } from '../vfio/device-io-ops.js';
-import type { AttachedDevice, DmaMapRequest, DmaMapping, IommuOps } from '../vfio/iommu-ops.js';
+import type { AttachedDevice, DmaBusRange, DmaMapRequest, DmaMapping, IommuOps } from '../vfio/iommu-ops.js';
 import { createAppleDeviceIoOps, unmapAllBars, type AppleDeviceIoOps } from './device-io-ops.js';
 import { createAppleDeviceState, prepareAppleDevice, type AppleDeviceState } from './device-state.js';
 import { createAppleInterruptSource } from './interrupt-source.js';
 import type { ConnectionHandle, ConnectionTable } from './connection-table.js';
-import { HOST_PAGE_BYTES, type DextClient, type DextDriver } from '../dext/contract.js';
+import { DEFAULT_DMA_LIMITS, HOST_PAGE_BYTES, type DextClient, type DextDriver } from '../dext/contract.js';
 
 /** Options of {@link createAppleContainer}. */
 export interface AppleContainerOptions {
@@ -31,6 +34,16 @@ export interface AppleContainerOptions {
   table: ConnectionTable;
   /** Who maps DMA: the container (RegisterDMARegion) or the companion (container no-ops). Default 'container'. */
   dmaRouting?: 'container' | 'companion';
+  /**
+   * The host root of the function, when its BDF repeats under several roots
+   * ([G] `host-root=`); passed to the driver's connect.
+   */
+  hostRoot?: string;
+  /**
+   * Largest piece the container registers with one RegisterDMARegion, in bytes
+   * (default the dext's chunk, 1.5 GiB; a multiple of the 16 KiB host page).
+   */
+  dmaChunkBytes?: number;
 }
 
 /** What the apple container hands back for a device. */
@@ -81,15 +94,27 @@ export function createAppleContainer(opts: AppleContainerOptions): AppleContaine
     | { device: AppleAttachedDevice; handle: ConnectionHandle; source: InterruptSource }
     | undefined;
   const mappings = new Map<Iova, DmaMapping>();
+  /** The dext keys of each mapping's chunks (key + chunk offset), for dmaUnmap. */
+  const chunkKeys = new Map<Iova, bigint[]>();
   let nextKey = APPLE_ALLOCATED_KEY_BASE;
+  const chunkBytes = BigInt(opts.dmaChunkBytes ?? DEFAULT_DMA_LIMITS.chunkBytes);
+  if (chunkBytes <= 0n || chunkBytes % BigInt(HOST_PAGE_BYTES) !== 0n) {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'options.dmaChunkBytes must be a positive multiple of 16384', {
+      sizeBytes: Number(chunkBytes),
+    });
+  }
 
   /** Connect, claim, publish (rule 12 steps 3–5); each failure undoes the earlier steps. */
   const connect = (bdf: Bdf): ConnectionHandle => {
     const host = shortBdf(parseBdf(bdf));
     let client: DextClient;
     try {
-      client = opts.driver.connect(bdf);
+      client = opts.driver.connect(bdf, opts.hostRoot === undefined ? {} : { hostRoot: opts.hostRoot });
     } catch (e) {
+      // The later original reports its host-root refusals as they are ("vfio-apple: %s"), anything else with the seed's text.
+      if (PassthroughError.is(e, 'PT_ERR_CONNECT_FAILED') && Array.isArray(e.context.hostRoots)) {
+        throw new PassthroughError('PT_ERR_CONNECT_FAILED', `vfio-apple: ${e.message}`, { ...e.context, bdf }, { cause: e });
+      }
       throw new PassthroughError('PT_ERR_CONNECT_FAILED', `vfio-apple: could not connect to dext for host PCI ${host}`, { bdf }, { cause: e });
     }
     try {
@@ -106,18 +131,22 @@ export function createAppleContainer(opts: AppleContainerOptions): AppleContaine
     } catch (e) {
       // Disconnect, not release: the published entry belongs to the other owner.
       client.close();
-      throw new PassthroughError('PT_ERR_DUPLICATE_OWNER', `vfio-apple: duplicate dext owner for host PCI ${host}`, { bdf }, { cause: e });
+      const at = opts.hostRoot === undefined ? '' : `@${opts.hostRoot}`;
+      throw new PassthroughError('PT_ERR_DUPLICATE_OWNER', `vfio-apple: duplicate dext owner for host PCI ${host}${at}`, { bdf }, { cause: e });
     }
   };
 
   const unregisterAll = (client: DextClient | undefined): void => {
     for (const key of [...mappings.keys()]) {
-      try {
-        client?.unregisterDmaRegion(key);
-      } catch {
-        // already gone with the dext's region table
+      for (const k of chunkKeys.get(key) ?? [key]) {
+        try {
+          client?.unregisterDmaRegion(k);
+        } catch {
+          // already gone with the dext's region table
+        }
       }
       mappings.delete(key);
+      chunkKeys.delete(key);
     }
   };
 
@@ -218,16 +247,45 @@ export function createAppleContainer(opts: AppleContainerOptions): AppleContaine
         key = nextKey as Iova;
         nextKey += pageRound(request.sizeBytes);
       }
-      let busAddr: bigint;
+      // Chunk by chunk: each chunk's own bus range is what the device gets.
+      const ranges: DmaBusRange[] = [];
+      const keys: bigint[] = [];
+      let off = 0n;
       try {
-        busAddr = client.registerDmaRegion(key, request.hostVa, request.sizeBytes).busAddr;
+        for (; off < request.sizeBytes; off += chunkBytes) {
+          const len = request.sizeBytes - off < chunkBytes ? request.sizeBytes - off : chunkBytes;
+          const info = client.registerDmaRegion(key + off, request.hostVa + off, len);
+          keys.push(key + off);
+          if (info.busLen !== len) {
+            throw new PassthroughError('PT_ERR_NOT_ALIGNED', `the dext mapped ${info.busLen} of the chunk's ${len} bytes`, {
+              bdf: client.bdf,
+              iova: key + off,
+              sizeBytes: Number(len),
+            });
+          }
+          ranges.push({ offsetBytes: off, busAddr: info.busAddr as Iova, sizeBytes: len });
+        }
       } catch (e) {
+        for (const k of keys) {
+          try {
+            client.unregisterDmaRegion(k);
+          } catch {
+            // rollback is best effort: the region table goes with the client anyway
+          }
+        }
         trace('pcipt:dma:map', { bdf: client.bdf, key, sizeBytes: request.sizeBytes, kernReturn: PassthroughError.is(e) ? e.kernReturn : undefined });
-        throw PassthroughError.is(e) ? e.prepend('vfio-apple: DMA map failed', { iova: key }) : e;
+        throw PassthroughError.is(e)
+          ? e.prepend('vfio-apple: DMA map failed', {
+              iova: key + off,
+              chunk: Number(off / chunkBytes),
+              chunks: Number((request.sizeBytes + chunkBytes - 1n) / chunkBytes),
+            })
+          : e;
       }
-      const mapping: DmaMapping = { key, busAddr: busAddr as Iova, sizeBytes: request.sizeBytes };
+      const mapping: DmaMapping = { key, busAddr: ranges[0]!.busAddr, sizeBytes: request.sizeBytes, ranges };
       mappings.set(key, mapping);
-      trace('pcipt:dma:map', { bdf: client.bdf, key, busAddr, sizeBytes: request.sizeBytes, kernReturn: 0 });
+      chunkKeys.set(key, keys);
+      trace('pcipt:dma:map', { bdf: client.bdf, key, busAddr: mapping.busAddr, sizeBytes: request.sizeBytes, chunks: ranges.length, kernReturn: 0 });
       return mapping;
     },
 
@@ -240,13 +298,22 @@ export function createAppleContainer(opts: AppleContainerOptions): AppleContaine
           errno: 'ENODEV',
         });
       }
-      try {
-        client.unregisterDmaRegion(key);
-      } catch (e) {
-        trace('pcipt:dma:unmap', { bdf: client.bdf, key, kernReturn: PassthroughError.is(e) ? e.kernReturn : undefined });
-        throw PassthroughError.is(e) ? e.prepend('vfio-apple: DMA unmap failed', { iova: key }) : e;
+      // A key the container did not map is passed through as it is (the dext matches keys exactly).
+      const keys = chunkKeys.get(key) ?? [key];
+      let first: unknown;
+      for (const k of keys) {
+        try {
+          client.unregisterDmaRegion(k);
+        } catch (e) {
+          first ??= PassthroughError.is(e) ? e.prepend('vfio-apple: DMA unmap failed', { iova: k }) : e;
+        }
       }
       mappings.delete(key);
+      chunkKeys.delete(key);
+      if (first !== undefined) {
+        trace('pcipt:dma:unmap', { bdf: client.bdf, key, kernReturn: PassthroughError.is(first) ? first.kernReturn : undefined });
+        throw first;
+      }
       trace('pcipt:dma:unmap', { bdf: client.bdf, key, kernReturn: 0 });
     },
 

@@ -3,7 +3,7 @@
  * over a {@link DextClient}, rule by rule (spec §7 rules 2–10, 16). Every
  * member throws PassthroughError with `context.errno` set to the `-errno`
  * the original returns. Deviations from the original are listed in
- * src/vfio/DEVIATIONS-apple.md.
+ * src/apple/DEVIATIONS.md.
  */
 import { PassthroughError, type ErrorContext } from '../errors.js';
 import { PCIE_CONFIG_BYTES } from '../pci/config-space.js';
@@ -37,7 +37,7 @@ function noConnection(state: AppleDeviceState, ctx: ErrorContext = {}): Passthro
 
 function ioError(state: AppleDeviceState, what: string, cause: unknown, ctx: ErrorContext = {}): PassthroughError {
   const kr = PassthroughError.is(cause) ? cause.kernReturn : undefined;
-  return new PassthroughError('PT_ERR_IO', `${state.name}: ${what} failed`, { bdf: state.bdf, errno: 'EIO', kernReturn: kr, ...ctx }, { cause });
+  return new PassthroughError('PT_ERR_IO', `${state.name}: ${what}`, { bdf: state.bdf, errno: 'EIO', kernReturn: kr, ...ctx }, { cause });
 }
 
 function isBar(index: number): boolean {
@@ -203,7 +203,7 @@ function configRead(state: AppleDeviceState, offsetBytes: number, size: number):
       configReadBlock(client, offsetBytes, out, eff);
     }
   } catch (e) {
-    throw ioError(state, 'config read', e, { region: RegionIndex.CONFIG, offsetBytes, sizeBytes: size });
+    throw ioError(state, 'config read failed', e, { region: RegionIndex.CONFIG, offsetBytes, sizeBytes: size });
   }
   if (traceEnabled('pcipt:config:read')) trace('pcipt:config:read', { bdf: state.bdf, offsetBytes, width: size, value: Array.from(out) });
   return out;
@@ -253,7 +253,7 @@ function barWrite(state: AppleDeviceState, index: number, offsetBytes: number, w
  */
 function configWriteBytes(state: AppleDeviceState, offsetBytes: number, size: number, byteAt: (i: number) => number): number {
   configRangeCheck(state, offsetBytes, size);
-  const plan = planConfigWrite(offsetBytes, size);
+  const plan = planConfigWrite(offsetBytes, size, state.writeGuards);
   const client = state.client;
   const ctx = { region: RegionIndex.CONFIG, offsetBytes, sizeBytes: size };
   if (plan.commandBytes !== undefined) {
@@ -262,7 +262,7 @@ function configWriteBytes(state: AppleDeviceState, offsetBytes: number, size: nu
       try {
         client.configWrite(pos, 1, byteAt(pos - offsetBytes));
       } catch (e) {
-        throw ioError(state, 'COMMAND write', e, { ...ctx, offsetBytes: pos, width: 1 });
+        throw ioError(state, 'COMMAND write failed', e, { ...ctx, offsetBytes: pos, width: 1 });
       }
     }
     if (plan.insideCommand) {
@@ -271,7 +271,9 @@ function configWriteBytes(state: AppleDeviceState, offsetBytes: number, size: nu
     }
   }
   if (plan.dropped) {
-    if (traceEnabled('pcipt:config:write')) trace('pcipt:config:write', { bdf: state.bdf, offsetBytes, width: size, forwarded: false });
+    if (traceEnabled('pcipt:config:write')) {
+      trace('pcipt:config:write', { bdf: state.bdf, offsetBytes, width: size, forwarded: false, ...(plan.guarded ? { guarded: true } : {}) });
+    }
     return size;
   }
   if (client === undefined) throw noConnection(state, ctx);
@@ -289,7 +291,7 @@ function configWriteBytes(state: AppleDeviceState, offsetBytes: number, size: nu
   try {
     client.configWrite(offsetBytes, plan.effBytes, value);
   } catch (e) {
-    throw ioError(state, 'config write', e, ctx);
+    throw ioError(state, 'config write failed', e, ctx);
   }
   if (traceEnabled('pcipt:config:write')) trace('pcipt:config:write', { bdf: state.bdf, offsetBytes, width: plan.effBytes, value, forwarded: true });
   return size;
@@ -366,7 +368,7 @@ export function createAppleDeviceIoOps(state: AppleDeviceState) {
         client.resetDevice();
       } catch (e) {
         trace('pcipt:device:reset', { bdf: state.bdf, ok: false });
-        throw ioError(state, 'reset', e);
+        throw ioError(state, 'reset failed', e);
       }
       trace('pcipt:device:reset', { bdf: state.bdf, ok: true });
     },

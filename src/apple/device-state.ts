@@ -5,11 +5,12 @@
  * the interrupt source and the container share one object.
  */
 import { PassthroughError } from '../errors.js';
-import { Cfg } from '../pci/config-space.js';
+import { CapId, Cfg } from '../pci/config-space.js';
 import type { Bdf } from '../types.js';
 import { barWindows, parseInterruptCapabilities, type BarWindowRange, type MsiCapability, type MsixCapability } from '../vfio/pci-caps.js';
 import type { IrqSink } from '../vfio/device-io-ops.js';
 import { BarType, HOST_PAGE_BYTES, type DextClient, type MappedMemory } from '../dext/contract.js';
+import { configWriteGuards, type ConfigWriteGuards } from './config-filter.js';
 
 /** Number of BARs of a type-0 function. */
 export const BAR_COUNT = 6;
@@ -75,6 +76,8 @@ export interface AppleDeviceState {
   msi: MsiCapability | undefined;
   /** INTx pin 1–4, or 0 when the function has none (rule 16). Starts at 1, as the original reports INTx before any parse. */
   intxPin: number;
+  /** Capability ranges guest config writes never reach (the safety rule); empty before the parse. */
+  writeGuards: ConfigWriteGuards;
   /** QEMU's bars[] (filled by {@link prepareAppleDevice}). */
   readonly bars: AppleBarState[];
   /** Mapped BARs. */
@@ -100,6 +103,7 @@ export function createAppleDeviceState(bdf: Bdf, client: DextClient | undefined)
     msix: undefined,
     msi: undefined,
     intxPin: 1,
+    writeGuards: {},
     bars: Array.from({ length: BAR_COUNT }, () => ({ sizeBytes: 0, ioport: false, mem64: false, windows: [] })),
     barMaps: new Array<AppleBarMap | undefined>(BAR_COUNT).fill(undefined),
     irq: {
@@ -116,7 +120,8 @@ export function createAppleDeviceState(bdf: Bdf, client: DextClient | undefined)
  * The realize-time early setup QEMU does above the ops (vfio_populate_device,
  * vfio_msix_early_setup, vfio_bars_prepare, vfio_pci_fixup_msix_region),
  * done once over the dext: BAR sizes and types, MSI / MSI-X, the INTx pin
- * (pin 0 or > 4 means none, rule 16) and the mmap windows of each BAR.
+ * (pin 0 or > 4 means none, rule 16), the mmap windows of each BAR, and the
+ * config-write guards (MSI capability, PCIe DevCtl / DevCtl2).
  * Throws PT_ERR_NO_CONNECTION without a connection; a failed selector
  * propagates as its typed error.
  */
@@ -129,9 +134,10 @@ export function prepareAppleDevice(state: AppleDeviceState): void {
     });
   }
   const read = (off: number, width: 1 | 2 | 4): number => client.configRead(off, width) >>> 0;
-  const { msi, msix } = parseInterruptCapabilities(read);
+  const { caps, msi, msix } = parseInterruptCapabilities(read);
   state.msi = msi;
   state.msix = msix;
+  state.writeGuards = configWriteGuards(msi, caps.find((c) => c.id === CapId.EXP)?.offsetBytes);
   const pin = read(Cfg.INTERRUPT_PIN, 1);
   state.intxPin = pin >= 1 && pin <= 4 ? pin : 0;
   for (let bar = 0; bar < BAR_COUNT; bar++) {

@@ -120,11 +120,14 @@ export interface DmaLimits {
   /** Segments per PrepareForDMA. */
   maxSegments: number;
 }
-/** The real dext's limits. */
+/**
+ * The real dext's limits: the later original's ([G]) 64 chunks per region
+ * (the RFC's dext [D] allows 128; spec §6), so a region is at most 96 GiB.
+ */
 export const DEFAULT_DMA_LIMITS: Readonly<DmaLimits> = Object.freeze({
   maxRegions: 65536,
   chunkBytes: 1.5 * 1024 * 1024 * 1024,
-  maxChunks: 128,
+  maxChunks: 64,
   maxSegments: 32,
 });
 /** Largest AllocateDMABuffer size (1.5 GiB). */
@@ -260,6 +263,21 @@ export interface DextService {
   readonly bdf: Bdf;
   /** Selector 0's answer. */
   readonly identity: DextIdentity;
+  /**
+   * The host root the instance hangs under ([G] `host-root`: the registry
+   * name of its topmost IOPCIDevice, e.g. `pcic0-bridge`), when known.
+   */
+  readonly hostRoot?: string;
+}
+
+/** Options of {@link DextDriver.connect}. */
+export interface DextConnectOptions {
+  /**
+   * Which host root's instance to open when the same BDF exists under
+   * several ([G] `apple_dext_connect_with_root`, `host-root=`). Without it a
+   * BDF found under two roots is refused.
+   */
+  hostRoot?: string;
 }
 
 /**
@@ -269,6 +287,11 @@ export interface DextService {
 export interface DextDriver {
   /** Every dext-bound function. */
   listServices(): DextService[];
-  /** Opens a user client on the function. No match → PT_ERR_CONNECT_FAILED (kernReturn NotFound). */
-  connect(bdf: Bdf): DextClient;
+  /**
+   * Opens a user client on the function. No match → PT_ERR_CONNECT_FAILED
+   * (kernReturn NotFound). The same BDF under several host roots without
+   * `hostRoot`, or none under `hostRoot`, → PT_ERR_CONNECT_FAILED with the
+   * later original's text and `context.hostRoots` (the roots found).
+   */
+  connect(bdf: Bdf, options?: DextConnectOptions): DextClient;
 }

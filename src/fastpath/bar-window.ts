@@ -298,7 +298,8 @@ export class BarWindow {
   }
 
   #throwBad(offsetBytes: number, width: Width): never {
-    const ctx = { region: this.bar, bar: this.bar, offsetBytes, width, sizeBytes: this.sizeBytes };
+    // errno: what QEMU's region read/write returns for the same access (-EINVAL).
+    const ctx = { region: this.bar, bar: this.bar, offsetBytes, width, sizeBytes: this.sizeBytes, errno: 'EINVAL' as const };
     if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes + width > this.sizeBytes) {
       throw new PassthroughError('PT_ERR_OUT_OF_RANGE', `BAR${this.bar} access of ${width} byte(s) at ${offsetBytes} is out of range`, ctx);
     }

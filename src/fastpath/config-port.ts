@@ -32,7 +32,7 @@ export class ConfigPort {
 
   /**
    * Reads 1 byte of config space.
-   * Throws PT_ERR_OUT_OF_RANGE (offset outside 0–4095), PT_ERR_TIMEOUT,
+   * Throws PT_ERR_OUT_OF_RANGE (offset outside 0–4095; errno EINVAL), PT_ERR_TIMEOUT,
    * PT_ERR_WORKER_EXITED, PT_ERR_CLOSED, or the backend's error.
    */
   read8(offsetBytes: number): number {
@@ -77,6 +77,7 @@ export class ConfigPort {
         offsetBytes,
         width,
         sizeBytes: kConfigSpaceBytes,
+        errno: 'EINVAL',
       });
     }
     if ((offsetBytes & (width - 1)) !== 0) {
@@ -84,6 +85,7 @@ export class ConfigPort {
         region: kConfigRegionIndex,
         offsetBytes,
         width,
+        errno: 'EINVAL',
       });
     }
   }

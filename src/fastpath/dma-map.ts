@@ -33,6 +33,13 @@ export interface DmaMapEntry {
   busAddr: Iova;
   /** Bytes mapped. */
   sizeBytes: bigint;
+  /**
+   * Every bus range the device must use, in memory order, when the mapping
+   * reached the device in pieces (the apple container registers DMA larger
+   * than one 1.5 GiB dext chunk chunk by chunk, and the DART does not make
+   * them adjacent). Absent: the one range [busAddr, busAddr + sizeBytes).
+   */
+  ranges?: { busAddr: Iova; sizeBytes: bigint }[];
 }
 
 /** The async control the supervisor provides. */
@@ -107,9 +114,10 @@ export class DmaMap {
     };
     if (opts.iova !== undefined) request.iova = opts.iova as Iova;
     const entry = await this.#control.dmaMap(request);
-    const copy = { key: entry.key, busAddr: entry.busAddr, sizeBytes: entry.sizeBytes };
+    const copy: DmaMapEntry = { key: entry.key, busAddr: entry.busAddr, sizeBytes: entry.sizeBytes };
+    if (entry.ranges !== undefined) copy.ranges = entry.ranges.map((r) => ({ ...r }));
     this.#live.set(copy.key, copy);
-    return { ...copy };
+    return { ...copy, ...(copy.ranges === undefined ? {} : { ranges: copy.ranges.map((r) => ({ ...r })) }) };
   }
 
   /**

@@ -21,7 +21,7 @@
  * | 6–11       | one BAR lease per line: epoch, holders                      |
  * | 12         | mailbox lock word                                           |
  * | 13         | mailbox request: seq, op, a, b, c, d; server waiters        |
- * | 14         | mailbox response: seq, status, lo, hi, error, offset, width, region; client waiters |
+ * | 14         | mailbox response: seq, status, lo, hi, error, offset, width, region; client waiters; errno, kernReturn, error flags |
  * | 15         | mailbox server: state, generation                           |
  * | 16–19      | mailbox error message (UTF-16 code units, length first)      |
  *
@@ -40,7 +40,7 @@
 import { PassthroughError } from '../errors.js';
 
 /** Bump when any index below changes meaning; checked by {@link checkLayout}. */
-export const kLayoutVersion = 0x7063_0003;
+export const kLayoutVersion = 0x7063_0004;
 
 /** Cache line size the layout separates hot words by, in bytes. */
 export const kCacheLineBytes = 64;
@@ -141,6 +141,14 @@ export const kMboxRespErrRegionIndex = line(14) + 7;
  * still spinning costs no futex call.
  */
 export const kMboxRespWaitersIndex = line(14) + 8;
+/** Error reply: context.errno as 1 + its index in the mailbox's errno table (0 when absent). */
+export const kMboxRespErrErrnoIndex = line(14) + 9;
+/** Error reply: context.kernReturn (the IOReturn, unsigned, stored as int32) when {@link kMboxErrHasKernReturn} is set. */
+export const kMboxRespErrKernReturnIndex = line(14) + 10;
+/** Error reply: flag bits ({@link kMboxErrHasKernReturn}). */
+export const kMboxRespErrFlagsIndex = line(14) + 11;
+/** Flag bit of {@link kMboxRespErrFlagsIndex}: the error carries a kernReturn. */
+export const kMboxErrHasKernReturn = 0x1;
 /** Server state ({@link ServerState}). */
 export const kMboxServerStateIndex = line(15);
 /** Server generation: bumped by every markServerAlive, so a restart is visible to a waiting client. */

@@ -44,7 +44,7 @@
  *    either and fails at once with PT_ERR_WORKER_EXITED instead of waiting
  *    out its timeout.
  */
-import { ERROR_CODES, PassthroughError, type ErrorCode } from '../errors.js';
+import { ERROR_CODES, PassthroughError, type Errno, type ErrorCode } from '../errors.js';
 import { atomicsWaitAsync } from './wait-async.js';
 import {
   controlWords,
@@ -55,7 +55,11 @@ import {
   kMboxReqOpIndex,
   kMboxReqSeqIndex,
   kMboxReqWaitersIndex,
+  kMboxErrHasKernReturn,
   kMboxRespErrCodeIndex,
+  kMboxRespErrErrnoIndex,
+  kMboxRespErrFlagsIndex,
+  kMboxRespErrKernReturnIndex,
   kMboxRespErrOffsetIndex,
   kMboxRespErrRegionIndex,
   kMboxRespErrWidthIndex,
@@ -68,6 +72,15 @@ import {
   kMboxServerStateIndex,
   ServerState,
 } from './layout.js';
+
+/**
+ * Every errno an error may carry, in the order the error record numbers
+ * them (1 + index; 0 means none). Append only: the order is wire format.
+ */
+export const kMailboxErrnos = ['EINVAL', 'ENODEV', 'EIO', 'ENOTSUP', 'ENOTTY', 'EBUSY', 'ENOMEM', 'EPERM', 'ENOENT'] as const satisfies readonly Errno[];
+// Compile-time check that the table names every Errno (a new one must be appended above).
+const kErrnoTableComplete: Exclude<Errno, (typeof kMailboxErrnos)[number]> extends never ? true : never = true;
+void kErrnoTableComplete;
 
 /** Mailbox opcodes. 64-bit values travel as two uint32 words (lo, hi). */
 export const MailboxOp = {
@@ -155,7 +168,7 @@ export class MailboxClient {
    * Throws PT_ERR_TIMEOUT when no answer comes within `timeoutMs`,
    * PT_ERR_WORKER_EXITED when the server is gone or restarted during the call,
    * PT_ERR_CLOSED when the server was stopped, or the server's own error
-   * (code and offset/width/region context carried across).
+   * (code, message and the offset/width/region/errno/kernReturn context carried across).
    */
   call(op: number, a: number, b: number, c: number, timeoutMs: number = this.timeoutMs, d = 0): number {
     const w = this.#w;
@@ -286,10 +299,14 @@ function readError(w: Int32Array, op: number): PassthroughError {
     const word = Atomics.load(w, kMboxErrTextIndex + 1 + (i >>> 1));
     chars.push((i & 1) === 0 ? word & 0xffff : word >>> 16);
   }
+  const errno = kMailboxErrnos[Atomics.load(w, kMboxRespErrErrnoIndex) - 1];
+  const flags = Atomics.load(w, kMboxRespErrFlagsIndex);
   const context: Record<string, unknown> = { op };
   if (offsetBytes >= 0) context.offsetBytes = offsetBytes;
   if (width > 0) context.width = width;
   if (region >= 0) context.region = region;
+  if (errno !== undefined) context.errno = errno;
+  if ((flags & kMboxErrHasKernReturn) !== 0) context.kernReturn = Atomics.load(w, kMboxRespErrKernReturnIndex) >>> 0;
   return new PassthroughError(code, String.fromCharCode(...chars) || 'mailbox call failed', context);
 }
 
@@ -320,7 +337,7 @@ export function markServerAlive(control: SharedArrayBuffer): void {
 
 /**
  * Server side of the wire format: encodes `e` as the response error (code,
- * offset/width/region context, message) and sets the status word.
+ * offset/width/region/errno/kernReturn context, message) and sets the status word.
  */
 export function writeMailboxError(w: Int32Array, e: unknown): void {
   const err =
@@ -332,6 +349,10 @@ export function writeMailboxError(w: Int32Array, e: unknown): void {
   Atomics.store(w, kMboxRespErrOffsetIndex, typeof ctx.offsetBytes === 'number' ? ctx.offsetBytes | 0 : -1);
   Atomics.store(w, kMboxRespErrWidthIndex, typeof ctx.width === 'number' ? ctx.width | 0 : 0);
   Atomics.store(w, kMboxRespErrRegionIndex, typeof ctx.region === 'number' ? ctx.region | 0 : -1);
+  Atomics.store(w, kMboxRespErrErrnoIndex, ctx.errno === undefined ? 0 : kMailboxErrnos.indexOf(ctx.errno as (typeof kMailboxErrnos)[number]) + 1);
+  const hasKr = typeof ctx.kernReturn === 'number';
+  Atomics.store(w, kMboxRespErrKernReturnIndex, hasKr ? (ctx.kernReturn as number) | 0 : 0);
+  Atomics.store(w, kMboxRespErrFlagsIndex, hasKr ? kMboxErrHasKernReturn : 0);
   const text = err.message.slice(0, kMboxErrTextMaxChars);
   Atomics.store(w, kMboxErrTextIndex, text.length);
   for (let i = 0; i < text.length; i += 2) {

@@ -15,10 +15,23 @@ import { nativeExposures } from '../vfio/native-exposure.js';
 import type { IokitLibraryPaths } from './bindings.js';
 
 
-/** iokit options. */
-interface IokitOptions {
+/** iokit options (`createSupervisor({ backend: 'iokit', backendOptions })`). */
+export interface IokitBackendOptions {
   /** @internal Test hook: library paths of an IOKit stand-in (lets the backend run off macOS). */
   libraries?: IokitLibraryPaths;
+  /**
+   * The host root to open, by function (`{ '0000:04:00.0': 'pcic1-bridge' }`),
+   * for a BDF that repeats under several host roots: the later original's
+   * `host-root=`. Without an entry such a BDF is refused, naming the roots.
+   */
+  hostRoots?: Record<string, string>;
+}
+type IokitOptions = IokitBackendOptions;
+
+/** The host root configured for `bdf`, if any (keys may be written in any accepted BDF spelling). */
+function hostRootFor(options: IokitOptions, bdf: string): string | undefined {
+  for (const [k, v] of Object.entries(options.hostRoots ?? {})) if (toBdf(k) === bdf) return v;
+  return undefined;
 }
 
 function iokitUsable(options: IokitOptions): boolean {
@@ -46,7 +59,9 @@ export async function createIokitBackendHost(raw: Record<string, unknown>): Prom
   };
   const withClient = async <T>(text: string, fn: (c: DextClient) => T): Promise<T> => {
     const d = await driver();
-    const client = d.connect(toBdf(text));
+    const bdf = toBdf(text);
+    const hostRoot = hostRootFor(options, bdf);
+    const client = d.connect(bdf, hostRoot === undefined ? {} : { hostRoot });
     try {
       return fn(client);
     } finally {
@@ -64,7 +79,7 @@ export async function createIokitBackendHost(raw: Record<string, unknown>): Prom
         classCode: s.identity.classCode,
         driver: 'VFIOUserPCIDriver',
         attachable: true,
-        details: {},
+        details: (s.hostRoot === undefined ? {} : { root: s.hostRoot }) as Record<string, string>,
       }));
     },
     async status(): Promise<BackendStatus> {
@@ -93,7 +108,15 @@ export async function createIokitBackendHost(raw: Record<string, unknown>): Prom
     async prepare(text: string): Promise<WorkerBackendSpec> {
       if (!usable) throw platformError();
       const bdf = toBdf(text);
-      return { backend: 'iokit', options: { bdf, ...(options.libraries === undefined ? {} : { libraries: options.libraries }) } };
+      const hostRoot = hostRootFor(options, bdf);
+      return {
+        backend: 'iokit',
+        options: {
+          bdf,
+          ...(options.libraries === undefined ? {} : { libraries: options.libraries }),
+          ...(hostRoot === undefined ? {} : { hostRoot }),
+        },
+      };
     },
     release(): void {},
     async close(): Promise<void> {},
@@ -102,7 +125,7 @@ export async function createIokitBackendHost(raw: Record<string, unknown>): Prom
 
 /** Builds the iokit worker half (a DextWorkerBackend) from the spec the host's prepare() returned. */
 export async function createIokitWorkerBackend(spec: WorkerBackendSpec): Promise<DextWorkerBackend> {
-  const options = spec.options as unknown as IokitOptions & { bdf: string };
+  const options = spec.options as unknown as IokitOptions & { bdf: string; hostRoot?: string };
   if (!iokitUsable(options)) throw platformError();
   const [{ createAppleContainer }, { ConnectionTable }, { loadKoffiForIokit }, { iokitPumpDescriptor }] = await Promise.all([
     import('../apple/container.js'),
@@ -112,7 +135,12 @@ export async function createIokitWorkerBackend(spec: WorkerBackendSpec): Promise
   ]);
   const driver = await iokitDriver(options);
   const table = new ConnectionTable();
-  const container = createAppleContainer({ driver, table, dmaRouting: dmaRoutingOf(spec.options) });
+  const container = createAppleContainer({
+    driver,
+    table,
+    dmaRouting: dmaRoutingOf(spec.options),
+    ...(options.hostRoot === undefined ? {} : { hostRoot: options.hostRoot }),
+  });
   const bdf = toBdf(options.bdf);
   const exposures = nativeExposures((view) => loadKoffiForIokit().address(view));
   return {

@@ -75,6 +75,8 @@ export interface IokitBindings {
   IOObjectRelease(object: number): number;
   IORegistryEntryGetName(entry: number, name: Uint8Array): number;
   IORegistryEntryGetChildIterator(entry: number, plane: string, iterator: Uint32Array): number;
+  IORegistryEntryGetParentEntry(entry: number, plane: string, parent: Uint32Array): number;
+  IOObjectGetClass(object: number, className: Uint8Array): number;
   IORegistryEntryCreateCFProperty(entry: number, key: bigint, allocator: null, options: number): bigint;
   CFStringCreateWithCString(allocator: null, cStr: string, encoding: number): bigint;
   CFStringGetCString(str: bigint, buffer: Uint8Array, bufferSize: number, encoding: number): boolean;
@@ -230,6 +232,8 @@ export function loadIokitBindings(paths: Readonly<IokitLibraryPaths> = MACOS_LIB
     IOObjectRelease: 'int IOObjectRelease(uint32_t object)',
     IORegistryEntryGetName: 'int IORegistryEntryGetName(uint32_t entry, _Out_ uint8_t *name)',
     IORegistryEntryGetChildIterator: 'int IORegistryEntryGetChildIterator(uint32_t entry, const char *plane, _Out_ uint32_t *iterator)',
+    IORegistryEntryGetParentEntry: 'int IORegistryEntryGetParentEntry(uint32_t entry, const char *plane, _Out_ uint32_t *parent)',
+    IOObjectGetClass: 'int IOObjectGetClass(uint32_t object, _Out_ uint8_t *className)',
     IORegistryEntryCreateCFProperty:
       'void *IORegistryEntryCreateCFProperty(uint32_t entry, void *key, void *allocator, uint32_t options)',
     IOServiceOpen: 'int IOServiceOpen(uint32_t service, uint32_t owningTask, uint32_t type, _Out_ uint32_t *connect)',
@@ -289,6 +293,10 @@ export function loadIokitBindings(paths: Readonly<IokitLibraryPaths> = MACOS_LIB
     IORegistryEntryGetName: (e, name) => u(io.IORegistryEntryGetName(e, name)),
     // SAFETY: `iterator` is a live Uint32Array(1); `plane` is copied by koffi for the call.
     IORegistryEntryGetChildIterator: (e, plane, it) => u(io.IORegistryEntryGetChildIterator(e, plane, it)),
+    // SAFETY: `parent` is a live Uint32Array(1); on success it holds a retained entry the caller releases.
+    IORegistryEntryGetParentEntry: (e, plane, parent) => u(io.IORegistryEntryGetParentEntry(e, plane, parent)),
+    // SAFETY: `className` is a live Uint8Array(128) (io_name_t); the call writes a NUL-terminated name.
+    IOObjectGetClass: (o, name) => u(io.IOObjectGetClass(o, name)),
     // SAFETY: `key` is a CFString we own until we CFRelease it after this call; the result is
     // a new CF reference the caller owns and must CFRelease.
     IORegistryEntryCreateCFProperty: (e, key, alloc, options) => ptr(io.IORegistryEntryCreateCFProperty(e, key, alloc, options)),

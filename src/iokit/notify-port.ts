@@ -6,6 +6,11 @@
  * message itself with mach_msg, either blocking with a finite timeout (a
  * dedicated pump thread) or polling with timeout 0.
  *
+ * Only two messages end a wait: an async completion (msgh_id
+ * {@link ASYNC_COMPLETION_MSG_ID}, the id the kernel gives async results,
+ * with the async-completion notification type) and a wake-up. Anything else
+ * arriving on the port is dropped and the wait goes on until its deadline.
+ *
  * Wake-up path: any thread of the process may send a small message with id
  * {@link WAKE_MSG_ID} to the port ({@link sendWake}); a receiver blocked in
  * mach_msg returns at once and reports "woken". Port names are per task,
@@ -15,12 +20,21 @@
  */
 import { PassthroughError } from '../errors.js';
 import { Mach, kIOMainPortDefault, type IokitBindings } from './bindings.js';
-import { IOReturn } from '../dext/contract.js';
 
 /** msgh_id of a wake-up message ('ptwk'). */
 export const WAKE_MSG_ID = 0x7074776b;
-/** msgh_id of an IOKit async completion (kOSAsyncCompleteMessageID). */
-export const ASYNC_COMPLETE_MSG_ID = 57;
+/**
+ * msgh_id of an IOKit async result: kOSNotificationMessageID (53), which the
+ * kernel's IOUserClient::sendAsyncResult64 uses for the dext's
+ * AsyncCompletion. (kOSAsyncCompleteMessageID, 57, is not what arrives.)
+ */
+export const ASYNC_COMPLETION_MSG_ID = 53;
+/** OSNotificationHeader64.type of an async result (kIOAsyncCompletionNotificationType). */
+export const ASYNC_COMPLETION_NOTIFICATION_TYPE = 150;
+/** Byte offset of OSNotificationHeader64.type: after the header (24) and its size field (4). */
+const NOTIFICATION_TYPE_OFFSET = 28;
+/** Low bits of the notification type (kIOKitNoticationTypeMask); the high bits carry a size adjustment. */
+const NOTIFICATION_TYPE_MASK = 0xfff;
 /** Byte offset of IOAsyncCompletionContent.result: header (24) + OSNotificationHeader64 size/type (8) + reference[8] (64). */
 export const COMPLETION_RESULT_OFFSET = 96;
 const RCV_BYTES = 1024;
@@ -36,6 +50,7 @@ export class NotifyPort {
   readonly name: number;
   readonly #buf = new Uint8Array(RCV_BYTES);
   readonly #words = new Uint32Array(this.#buf.buffer);
+  #ignored = 0;
 
   constructor(b: IokitBindings) {
     this.#b = b;
@@ -44,8 +59,14 @@ export class NotifyPort {
     this.name = b.IONotificationPortGetMachPort(this.#ref);
   }
 
+  /** Messages dropped because they were neither a completion nor a wake-up. */
+  get ignored(): number {
+    return this.#ignored;
+  }
+
   /**
-   * Receives one message, waiting up to `timeoutMs` (0 = poll). Throws
+   * Receives one completion or wake-up, waiting up to `timeoutMs` (0 = poll);
+   * other messages are dropped on the way. Throws
    * PT_ERR_KERN_RETURN on an unexpected mach_msg failure, PT_ERR_CLOSED after destroy.
    */
   receive(timeoutMs: number): PortEvent {
@@ -66,8 +87,12 @@ export class NotifyPort {
       const size = this.#words[1]!;
       const id = this.#words[5]! | 0;
       if (id === WAKE_MSG_ID) return { kind: 'wake' };
-      const result = size >= COMPLETION_RESULT_OFFSET + 4 ? this.#words[COMPLETION_RESULT_OFFSET / 4]! >>> 0 : IOReturn.Success;
-      return { kind: 'completion', result };
+      const type = size >= NOTIFICATION_TYPE_OFFSET + 4 ? this.#words[NOTIFICATION_TYPE_OFFSET / 4]! & NOTIFICATION_TYPE_MASK : -1;
+      if (id !== ASYNC_COMPLETION_MSG_ID || type !== ASYNC_COMPLETION_NOTIFICATION_TYPE || size < COMPLETION_RESULT_OFFSET + 4) {
+        this.#ignored++; // not ours: keep waiting (the loop recomputes the remaining time)
+        continue;
+      }
+      return { kind: 'completion', result: this.#words[COMPLETION_RESULT_OFFSET / 4]! >>> 0 };
     }
   }
 

@@ -81,3 +81,37 @@ export function entryName(b: IokitBindings, entry: number): string {
   const buf = new Uint8Array(NAME_BYTES);
   return b.IORegistryEntryGetName(entry, buf) === 0 ? cString(buf) : '';
 }
+
+/** IOObjectGetClass ('' on failure). */
+export function objectClass(b: IokitBindings, object: number): string {
+  const buf = new Uint8Array(NAME_BYTES);
+  return b.IOObjectGetClass(object, buf) === 0 ? cString(buf) : '';
+}
+
+/**
+ * The host root of a dext instance, as the later original names it
+ * ([G] `dext_root_name`): the registry name of the topmost IOPCIDevice
+ * above `service` in the IOService plane (the root port, e.g.
+ * "pcic0-bridge"). Undefined when there is none. Every parent taken on the
+ * way up is released; `service` itself stays the caller's.
+ */
+export function hostRootName(b: IokitBindings, service: number): string | undefined {
+  let root: string | undefined;
+  let current = service;
+  let owned = false;
+  const out = new Uint32Array(1);
+  try {
+    for (let depth = 0; depth < 64; depth++) {
+      if (objectClass(b, current) === 'IOPCIDevice') root = entryName(b, current) || root;
+      out[0] = 0;
+      const kr = b.IORegistryEntryGetParentEntry(current, 'IOService', out);
+      if (kr !== 0 || out[0] === 0) break;
+      if (owned) b.IOObjectRelease(current);
+      current = out[0]!;
+      owned = true;
+    }
+  } finally {
+    if (owned) b.IOObjectRelease(current);
+  }
+  return root;
+}

@@ -23,7 +23,7 @@ import { PassthroughError } from '../errors.js';
 import { createAppleContainer } from '../apple/container.js';
 import { ConnectionTable } from '../apple/connection-table.js';
 import { dmaRoutingOf, type DextWorkerBackend } from '../apple/backend.js';
-import { Selector } from '../dext/contract.js';
+import { Selector, type DmaLimits } from '../dext/contract.js';
 import { createSimDext, DEFAULT_SIM_MACHINE, loadSimMachine, parseSimMachine } from './index.js';
 import type { SimDext, SimMachineDescription } from './index.js';
 import { toBdf, type Bdf, type HostVa } from '../types.js';
@@ -68,6 +68,11 @@ export interface SimBackendOptions {
   mapFaults?: SimMapFault[];
   /** Passed to createSimDext. */
   timing?: Record<string, number>;
+  /**
+   * @internal Test hook: the dext's DMA limits in each worker (createSimDext's
+   * dmaLimits); the container registers DMA in pieces of `chunkBytes`.
+   */
+  dmaLimits?: Partial<DmaLimits>;
 }
 
 function resolveMachine(machine: SimMachineDescription | string | undefined): SimMachineDescription {
@@ -160,6 +165,7 @@ export function createSimBackendHost(options: SimBackendOptions = {}): BackendHo
           faults: (options.faults ?? []).filter((f) => matches(f.bdf, bdf)),
           mapFaults: (options.mapFaults ?? []).filter((f) => matches(f.bdf, bdf)),
           ...(options.timing === undefined ? {} : { timing: options.timing }),
+          ...(options.dmaLimits === undefined ? {} : { dmaLimits: options.dmaLimits }),
         },
       };
     },
@@ -192,12 +198,14 @@ export function createSimWorkerBackend(spec: WorkerBackendSpec): SimWorkerBacken
     faults?: SimSelectorFault[];
     mapFaults?: SimMapFault[];
     timing?: Record<string, number>;
+    dmaLimits?: Partial<DmaLimits>;
   };
   const bdf = toBdf(o.bdf);
   const slotResetListeners: (() => void)[] = [];
   const sim = createSimDext(o.machine, {
     functions: [bdf],
     ...(o.timing === undefined ? {} : { timing: o.timing }),
+    ...(o.dmaLimits === undefined ? {} : { dmaLimits: o.dmaLimits }),
     // The slot's other functions are simulated in their own workers: tell the supervisor.
     onSlotReset: () => {
       for (const l of slotResetListeners) l();
@@ -210,7 +218,12 @@ export function createSimWorkerBackend(spec: WorkerBackendSpec): SimWorkerBacken
     sim.faults.failMap(bdf, f.type, f.kernReturn, f.count === undefined ? {} : { count: f.count });
   }
   const table = new ConnectionTable();
-  const container = createAppleContainer({ driver: sim, table, dmaRouting: dmaRoutingOf(spec.options) });
+  const container = createAppleContainer({
+    driver: sim,
+    table,
+    dmaRouting: dmaRoutingOf(spec.options),
+    ...(o.dmaLimits?.chunkBytes === undefined ? {} : { dmaChunkBytes: o.dmaLimits.chunkBytes }),
+  });
   return {
     name: 'sim',
     sim,

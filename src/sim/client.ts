@@ -140,7 +140,7 @@ export class SimDextClientImpl implements DextClient, SimClientLink {
         segmentCount: 1,
         seg0Addr: entry.busAddr,
         seg0Len: sizeBytes,
-        class: 0n,
+        class: BigInt(this.#fn.identity().classCode), // the real dext answers the identity's class code here
       };
     });
   }

@@ -6,8 +6,8 @@
  * space for DMA, and introspection of each function's model and dext state.
  */
 import { PassthroughError } from '../errors.js';
-import { DEFAULT_DMA_LIMITS, IOReturn, type DextDriver, type DextService, type DmaLimits } from '../dext/contract.js';
-import { parseBdf, toBdf, type Bdf } from '../types.js';
+import { DEFAULT_DMA_LIMITS, IOReturn, type DextConnectOptions, type DextDriver, type DextService, type DmaLimits } from '../dext/contract.js';
+import { parseBdf, shortBdf, toBdf, type Bdf } from '../types.js';
 import { SimDextClientImpl, type SimDextContext } from './client.js';
 import { SimFaultsImpl, type SimFaults } from './faults.js';
 import { SimFunctionImpl, type SimFunction } from './function.js';
@@ -49,6 +49,12 @@ export interface SimDext extends DextDriver {
   /** Cancels timers and closes every client. Idempotent. */
   close(): void;
 }
+
+/**
+ * The host root every simulated function hangs under (the sim tells
+ * functions apart by their domain, so a BDF never repeats under two roots).
+ */
+export const SIM_HOST_ROOT = 'sim';
 
 /** Host physical windows the sim assigns BAR addresses from, per function index. */
 const BAR32_BASE = 0xc000_0000n;
@@ -149,10 +155,17 @@ export function createSimDext(machine: SimMachineDescription = DEFAULT_SIM_MACHI
     faults,
     hostMemory,
     listServices(): DextService[] {
-      return [...functions.values()].filter((f) => !f.terminated).map((f) => ({ bdf: f.bdf, identity: f.identity() }));
+      return [...functions.values()].filter((f) => !f.terminated).map((f) => ({ bdf: f.bdf, identity: f.identity(), hostRoot: SIM_HOST_ROOT }));
     },
-    connect(bdf: Bdf) {
+    connect(bdf: Bdf, options: DextConnectOptions = {}) {
       const canonical = toBdf(bdf);
+      if (options.hostRoot !== undefined && options.hostRoot !== SIM_HOST_ROOT && functions.get(canonical)?.terminated === false) {
+        throw new PassthroughError(
+          'PT_ERR_CONNECT_FAILED',
+          `no VFIOUserPCIDriver instance for ${shortBdf(parseBdf(canonical))} under root '${options.hostRoot}' (found under: ${SIM_HOST_ROOT})`,
+          { bdf: canonical, hostRoot: options.hostRoot, hostRoots: [SIM_HOST_ROOT] },
+        );
+      }
       const fn = functions.get(canonical);
       if (fn === undefined || fn.terminated) {
         throw new PassthroughError('PT_ERR_CONNECT_FAILED', `no VFIOUserPCIDriver service for ${canonical}`, {

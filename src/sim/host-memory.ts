@@ -13,6 +13,7 @@
 import { PassthroughError } from '../errors.js';
 import { HOST_PAGE_BYTES } from '../dext/contract.js';
 import type { HostVa } from '../types.js';
+import { OrderedMap } from './ordered-map.js';
 
 /** The simulated host address space that RegisterDMARegion's clientVA refers to. */
 export interface SimHostMemory {
@@ -53,9 +54,13 @@ const PAGE = BigInt(HOST_PAGE_BYTES);
 /** First address handed out: above 4 GiB, like a 64-bit process's heap. */
 const VA_BASE = 0x1_0000_0000n;
 
-/** @internal Implementation of {@link SimHostMemory} plus the dext's resolver. */
+/**
+ * @internal Implementation of {@link SimHostMemory} plus the dext's resolver.
+ * Ranges never overlap (each gets fresh addresses), so a resolve is one floor
+ * lookup: O(log n) in the number of exposed ranges.
+ */
 export class SimHostMemoryImpl implements SimHostMemory {
-  readonly #ranges = new Map<bigint, HostRange>();
+  readonly #ranges = new OrderedMap<HostRange>();
   #next = VA_BASE;
 
   expose(
@@ -108,10 +113,11 @@ export class SimHostMemoryImpl implements SimHostMemory {
 
   /** Resolves `[va, va+lengthBytes)`; undefined unless it lies inside one exposed range. */
   resolve(va: bigint, lengthBytes: number): HostResolution | undefined {
-    for (const range of this.#ranges.values()) {
-      if (va < range.va) continue;
+    const hit = this.#ranges.floor(va);
+    if (hit !== undefined) {
+      const range = hit[1];
       const off = va - range.va;
-      if (off + BigInt(lengthBytes) > BigInt(range.lengthBytes)) continue;
+      if (off + BigInt(lengthBytes) > BigInt(range.lengthBytes)) return undefined;
       const offN = Number(off);
       const segments =
         range.segmentBytes === Infinity

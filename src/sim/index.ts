@@ -4,7 +4,7 @@
  * host address space. See DEVIATIONS.md for where it differs from the real
  * dext on purpose.
  */
-export { createSimDext } from './dext.js';
+export { createSimDext, SIM_HOST_ROOT } from './dext.js';
 export type { SimDext, SimDextOptions } from './dext.js';
 export type { SimFaults } from './faults.js';
 export type { SimHostMemory } from './host-memory.js';

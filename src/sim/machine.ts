@@ -108,9 +108,14 @@ export function parseSimMachine(json: unknown, opts: { baseDir?: string } = {}):
     const op = `${p}.options`;
     switch (f.model as SimModelName) {
       case 'edu': {
-        checkKeys(op, o, ['dmaMaskBits']);
+        checkKeys(op, o, ['dmaMaskBits', 'msi']);
         const dmaMaskBits = optInt(`${op}.dmaMaskBits`, o.dmaMaskBits, 1, 64);
-        out.push({ bdf, model: 'edu', options: dmaMaskBits === undefined ? {} : { dmaMaskBits } });
+        if (o.msi !== undefined && typeof o.msi !== 'boolean') bad(`${op}.msi`, 'must be true or false');
+        out.push({
+          bdf,
+          model: 'edu',
+          options: { ...(dmaMaskBits === undefined ? {} : { dmaMaskBits }), ...(o.msi === undefined ? {} : { msi: o.msi as boolean }) },
+        });
         break;
       }
       case 'msix': {

@@ -6,6 +6,7 @@
  * calls. Backends implement only the ops table.
  */
 import { PassthroughError } from '../errors.js';
+import { Cfg } from '../pci/config-space.js';
 import {
   IrqIndex,
   RegionFlags,
@@ -32,8 +33,29 @@ export interface VfioDeviceOptions {
   pageBytes?: number;
 }
 
+/** An interrupt mode a caller may ask for. */
+export type InterruptMode = 'msix' | 'msi' | 'intx';
+
 /** Interrupt modes in order of preference. */
-const MODE_PREFERENCE: readonly IrqIndexNumber[] = [IrqIndex.MSIX, IrqIndex.MSI, IrqIndex.INTX];
+const MODE_PREFERENCE: readonly InterruptMode[] = ['msix', 'msi', 'intx'];
+const MODE_INDEX: Readonly<Record<InterruptMode, IrqIndexNumber>> = { msix: IrqIndex.MSIX, msi: IrqIndex.MSI, intx: IrqIndex.INTX };
+const MODE_NAME: Readonly<Record<InterruptMode, string>> = { msix: 'MSI-X', msi: 'MSI', intx: 'INTx' };
+
+/**
+ * Vectors the function offers in each mode (0: not offered). What QEMU's
+ * pci.c decides on the same ops: MSI-X only with an MSI-X capability, MSI
+ * only with an MSI capability, INTx only with an interrupt pin 1–4.
+ */
+export interface InterruptOffer {
+  /** min(getIrqInfo(MSIX).count, table size); 0 without an MSI-X capability. */
+  msix: number;
+  /** min(getIrqInfo(MSI).count, 1 << Multiple Message Capable); 0 without an MSI capability. */
+  msi: number;
+  /** 1 with an interrupt pin 1–4 (and an INTx index that has a vector), else 0 (spec rule 16). */
+  intx: number;
+  /** The interrupt pin register as read (0 none, 1–4 INTA–INTD, anything else none). */
+  pin: number;
+}
 
 /** A device seen through its ops table. */
 export class VfioDevice {
@@ -131,22 +153,73 @@ export class VfioDevice {
     return barWindows(bar, Number(info.sizeBytes), this.msix(), this.#pageBytes);
   }
 
-  /** The best interrupt mode the device offers: MSI-X > MSI > INTx, or undefined when it has none. */
-  bestIrqIndex(): IrqIndexNumber | undefined {
-    return MODE_PREFERENCE.find((index) => this.irqInfo(index).count > 0);
+  /**
+   * What the function offers in each interrupt mode: the capabilities decide
+   * whether a mode exists, the ops' IRQ info bounds its vectors. The seed's
+   * MSI count (the dext's vector count, always at least 1 once interrupts
+   * are set up) is not proof that MSI exists: a pin-only function has it too.
+   */
+  interruptOffer(): InterruptOffer {
+    const caps = this.capabilities();
+    const pin = this.#readConfig(Cfg.INTERRUPT_PIN, 1);
+    return {
+      msix: caps.msix === undefined ? 0 : Math.min(this.irqInfo(IrqIndex.MSIX).count, caps.msix.tableSize),
+      msi: caps.msi === undefined ? 0 : Math.min(this.irqInfo(IrqIndex.MSI).count, caps.msi.vectors),
+      intx: pin >= 1 && pin <= 4 ? Math.min(1, this.irqInfo(IrqIndex.INTX).count) : 0,
+      pin,
+    };
   }
 
   /**
-   * Enables every vector of `index` (default: the best mode) routed to
-   * `sink`: one setIrqs trigger for [0, count). Returns the index and count.
+   * The IRQ index to enable for `mode`: the best the function offers
+   * (MSI-X > MSI > INTx) when `mode` is undefined, which is undefined when it
+   * offers none; otherwise `mode`'s index when the function offers it.
+   * Throws PT_ERR_NOT_SUPPORTED (errno EINVAL) naming what the function has
+   * when it does not, PT_ERR_INVALID_ARGUMENT for an unknown mode.
+   */
+  irqIndexFor(mode?: InterruptMode): IrqIndexNumber | undefined {
+    const offer = this.interruptOffer();
+    if (mode === undefined) {
+      const best = MODE_PREFERENCE.find((m) => offer[m] > 0);
+      return best === undefined ? undefined : MODE_INDEX[best];
+    }
+    if (!MODE_PREFERENCE.includes(mode)) {
+      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `unknown interrupt mode ${String(mode)}: expected msix, msi or intx`, {
+        irqMode: String(mode),
+        errno: 'EINVAL',
+      });
+    }
+    if (offer[mode] === 0) throw refusedMode(mode, offer);
+    return MODE_INDEX[mode];
+  }
+
+  /** The best interrupt mode the function offers: MSI-X > MSI > INTx, or undefined when it has none. */
+  bestIrqIndex(): IrqIndexNumber | undefined {
+    return this.irqIndexFor(undefined);
+  }
+
+  /**
+   * Enables the vectors of `index` (default: the best mode) routed to
+   * `sink`: one setIrqs trigger for [0, count), where count is what the
+   * function offers in that mode ({@link interruptOffer}; for ERR and REQ
+   * the IRQ info's count). Returns the index and count.
    * Throws PT_ERR_NOT_SUPPORTED when the chosen mode has no vectors.
    */
   enableInterrupts(sink: IrqSink, index?: IrqIndexNumber): { index: IrqIndexNumber; count: number } {
     const chosen = index ?? this.bestIrqIndex();
-    const count = chosen === undefined ? 0 : this.irqInfo(chosen).count;
+    const mode = MODE_PREFERENCE.find((m) => MODE_INDEX[m] === chosen);
+    let count = 0;
+    if (mode !== undefined) {
+      const offer = this.interruptOffer();
+      if (offer[mode] === 0) throw refusedMode(mode, offer);
+      count = offer[mode];
+    } else if (chosen !== undefined) {
+      count = this.irqInfo(chosen).count;
+    }
     if (chosen === undefined || count === 0) {
       throw new PassthroughError('PT_ERR_NOT_SUPPORTED', 'device has no interrupt vectors in the requested mode', {
         irqIndex: index,
+        errno: 'EINVAL',
       });
     }
     this.ops.setIrqs({ index: chosen, action: 'trigger', start: 0, count, sink });
@@ -157,4 +230,20 @@ export class VfioDevice {
   disableInterrupts(index: IrqIndexNumber): void {
     this.ops.setIrqs({ index, action: 'trigger', start: 0, count: 0 });
   }
+}
+
+/** The typed refusal of a mode the function does not offer, naming what it has. */
+function refusedMode(mode: InterruptMode, offer: InterruptOffer): PassthroughError {
+  const why =
+    mode === 'intx'
+      ? offer.pin === 0
+        ? 'no interrupt pin'
+        : `no INTx (interrupt pin 0x${offer.pin.toString(16)})`
+      : `no ${MODE_NAME[mode]} capability`;
+  const has = MODE_PREFERENCE.filter((m) => offer[m] > 0).map((m) => `${MODE_NAME[m]} (${offer[m]} vector${offer[m] === 1 ? '' : 's'})`);
+  return new PassthroughError(
+    'PT_ERR_NOT_SUPPORTED',
+    `interrupt mode ${mode} refused: the function has ${why}; it offers ${has.length === 0 ? 'no interrupts' : has.join(', ')}`,
+    { irqMode: mode, offered: { msix: offer.msix, msi: offer.msi, intx: offer.intx }, errno: 'EINVAL' },
+  );
 }

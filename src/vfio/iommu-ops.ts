@@ -22,14 +22,33 @@ export interface DmaMapRequest {
   readonly?: boolean;
 }
 
-/** The result of a DMA map. */
+/** One contiguous piece of a DMA mapping as the device sees it. */
+export interface DmaBusRange {
+  /** Where the piece starts in the mapped memory, in bytes from its start. */
+  offsetBytes: bigint;
+  /** The bus address of the piece's first byte. */
+  busAddr: Iova;
+  /** Length of the piece in bytes. */
+  sizeBytes: bigint;
+}
+
+/**
+ * The result of a DMA map. One mapping may reach the device as several bus
+ * ranges: the apple container registers memory larger than one dext chunk
+ * (1.5 GiB) chunk by chunk, and the DART does not promise that the chunks'
+ * bus ranges are adjacent. `ranges` then lists every piece in memory order
+ * (their sizes add up to `sizeBytes`); without `ranges` the mapping is the
+ * one range `[busAddr, busAddr + sizeBytes)` (linux type1: IOVA = key).
+ */
 export interface DmaMapping {
   /** The key the mapping is known by (pass it to dmaUnmap). */
   key: Iova;
-  /** The address the device must use (apple: the DART bus address; linux: = key). */
+  /** The bus address of the first byte (apple: chunk 0's DART address; linux: = key). */
   busAddr: Iova;
   /** Bytes mapped. */
   sizeBytes: bigint;
+  /** Every bus range of the mapping, in memory order, when there is more than one way to say it. */
+  ranges?: readonly DmaBusRange[];
 }
 
 /** What attachDevice hands back: the device's I/O table and interrupt source. */

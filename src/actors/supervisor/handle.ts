@@ -166,7 +166,12 @@ export function createDeviceHandle(d: SupervisedDevice): DeviceHandle {
         iova: req.iova === undefined ? undefined : `0x${req.iova.toString(16)}`,
         readonly: req.readonly,
       });
-      return { key: BigInt(v.key) as Iova, busAddr: BigInt(v.busAddr) as Iova, sizeBytes: BigInt(v.sizeBytes) };
+      return {
+        key: BigInt(v.key) as Iova,
+        busAddr: BigInt(v.busAddr) as Iova,
+        sizeBytes: BigInt(v.sizeBytes),
+        ...(v.ranges === undefined ? {} : { ranges: v.ranges.map((r) => ({ busAddr: BigInt(r.busAddr) as Iova, sizeBytes: BigInt(r.sizeBytes) })) }),
+      };
     },
     async dmaUnmap(key) {
       await d.call({ type: 'dma.unmap', key: `0x${key.toString(16)}` });

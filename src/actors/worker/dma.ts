@@ -44,10 +44,12 @@ export class DmaBook {
       throw e;
     }
     this.#exposures.set(mapping.key.toString(16), va);
+    const hex = (v: bigint) => `0x${v.toString(16)}`;
     return {
-      key: `0x${mapping.key.toString(16)}`,
-      busAddr: `0x${mapping.busAddr.toString(16)}`,
-      sizeBytes: `0x${mapping.sizeBytes.toString(16)}`,
+      key: hex(mapping.key),
+      busAddr: hex(mapping.busAddr),
+      sizeBytes: hex(mapping.sizeBytes),
+      ...(mapping.ranges === undefined ? {} : { ranges: mapping.ranges.map((r) => ({ busAddr: hex(r.busAddr), sizeBytes: hex(r.sizeBytes) })) }),
     };
   }
 

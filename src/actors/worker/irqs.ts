@@ -23,11 +23,6 @@ import type { IrqMode } from '../protocol.js';
 import { irqSinkFor, startIrqPump, type IrqPump } from './irq-pump.js';
 import { startIrqPumpThread, wakeIrqPump, type IrqPumpThread } from './irq-pump-thread.js';
 
-const MODE_INDEX: Record<Exclude<IrqMode, 'none'>, IrqIndexNumber> = {
-  msix: IrqIndex.MSIX,
-  msi: IrqIndex.MSI,
-  intx: IrqIndex.INTX,
-};
 const INDEX_MODE: Record<number, IrqMode> = { [IrqIndex.MSIX]: 'msix', [IrqIndex.MSI]: 'msi', [IrqIndex.INTX]: 'intx' };
 
 /** PCI capability control register bits set when a mode is enabled. */
@@ -87,7 +82,8 @@ export class IrqWiring {
   async enable(requested: IrqMode | undefined): Promise<void> {
     const vfio = this.#d.vfio;
     if (requested !== 'none') {
-      const index = requested === undefined ? vfio.bestIrqIndex() : MODE_INDEX[requested];
+      // The mode follows the capabilities (MSI only with an MSI capability, …); a refused one throws.
+      const index = vfio.irqIndexFor(requested);
       if (index !== undefined) {
         const { count } = vfio.enableInterrupts(irqSinkFor(this.#d.line), index);
         this.#index = index;
@@ -109,6 +105,22 @@ export class IrqWiring {
     if (req.action !== 'trigger') {
       ops.setIrqs({ index: req.index, action: req.action, start: req.start, count: req.count });
       return;
+    }
+    if (req.count > 0) {
+      // A mode the function has, and vectors within what it offers in that mode.
+      const mode = INDEX_MODE[req.index];
+      if (mode !== undefined && mode !== 'none') {
+        this.#d.vfio.irqIndexFor(mode);
+        const offered = this.#d.vfio.interruptOffer()[mode];
+        if (req.start + req.count > offered) {
+          throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `vectors ${req.start}..${req.start + req.count - 1} exceed the ${offered} ${mode.toUpperCase()} vectors the function offers`, {
+            irqIndex: req.index,
+            start: req.start,
+            count: req.count,
+            errno: 'EINVAL',
+          });
+        }
+      }
     }
     const restart = this.#d.backend.irqPumpDescriptor !== undefined;
     if (restart) await this.#stopPump();

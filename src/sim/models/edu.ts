@@ -36,6 +36,11 @@ import type { DeviceModel, ModelHost, SimBarSpec } from './types.js';
 export interface EduOptions {
   /** edu's `dma_mask` property as a bit count (default 28: 256 MiB). */
   dmaMaskBits?: number;
+  /**
+   * false: no MSI capability, so the function has its interrupt pin only and
+   * raises INTx (default true: MSI at 0x40, as QEMU's edu).
+   */
+  msi?: boolean;
 }
 
 const FACT_IRQ = 0x1;
@@ -64,10 +69,12 @@ export class EduModel implements DeviceModel {
   /** DMAs refused because the device-side range was out of bounds. */
   errorCount = 0;
   readonly dmaMask: bigint;
+  readonly #msi: boolean;
   #host!: ModelHost;
 
   constructor(options: EduOptions = {}) {
     this.dmaMask = (1n << BigInt(options.dmaMaskBits ?? 28)) - 1n;
+    this.#msi = options.msi ?? true;
   }
 
   buildConfig(cfg: SimConfigSpace, barAddress: (index: number) => bigint): void {
@@ -81,6 +88,8 @@ export class EduModel implements DeviceModel {
       interruptPin: 1,
     });
     cfg.bar(this.bars[0]!, barAddress(0));
+    cfg.set(Cfg.INTERRUPT_LINE, 1, 0x0b);
+    if (!this.#msi) return;
     // msi_init(pdev, 0, 1, true, false): one vector, 64-bit, no per-vector mask, first free offset 0x40.
     const msi = cfg.capability(CapId.MSI, 14, 0x40);
     cfg.set(msi + Msi.FLAGS, 2, Msi.FLAGS_64BIT);
@@ -88,7 +97,6 @@ export class EduModel implements DeviceModel {
     cfg.setWmask(msi + Msi.ADDRESS_LO, 4, 0xffff_fffc);
     cfg.setWmask(msi + 8, 4, 0xffff_ffff);
     cfg.setWmask(msi + 0x0c, 2, 0xffff);
-    cfg.set(Cfg.INTERRUPT_LINE, 1, 0x0b);
   }
 
   attach(host: ModelHost): void {

@@ -15,5 +15,6 @@ export function addPcieEndpoint(cfg: SimConfigSpace, opts: { flr: boolean }): nu
   cfg.set(cap + 0x0c, 4, 0x00400c41); // LnkCap: port 0, ASPM L0s/L1 (optionality compliant), x4, 2.5 GT/s
   cfg.set(cap + 0x12, 2, 0x1041); // LnkSta: x4, 2.5 GT/s, slot clock
   cfg.set(cap + 0x24, 4, 0x0000001f); // DevCap2: completion timeout ranges
+  cfg.setWmask(cap + 0x28, 2, 0x001f); // DevCtl2: completion timeout value and disable
   return cap;
 }

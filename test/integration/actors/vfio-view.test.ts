@@ -96,7 +96,8 @@ describe('one dext connection per function, shared', () => {
   it('shows its refcount and holders in inspect(); references come and go; detach closes it', async () => {
     sup = await createSupervisor();
     const h = await sup.attach(EDU, { id: 'edu' });
-    expect(sup.inspect().connections).toEqual([{ bdf: EDU, deviceId: 'edu', refs: 1, holders: ['device'] }]);
+    // Connection reports travel on the worker's event stream, beside the attach reply: poll.
+    await expect.poll(() => sup!.inspect().connections).toEqual([{ bdf: EDU, deviceId: 'edu', refs: 1, holders: ['device'] }]);
     const a = await h.dext({ shared: true, holder: 'tool' });
     const b = await h.dext({ shared: true });
     await expect.poll(() => sup!.inspect().connections[0]?.refs).toBe(3);
@@ -122,7 +123,7 @@ describe('one dext connection per function, shared', () => {
     expect(await own.call('configRead', 0, 4)).toBe(0x11e81234);
     expect(await own.call('identity')).toMatchObject({ vendorId: 0x1234, deviceId: 0x11e8 });
     // Own clients do not count on the shared connection.
-    expect(sup.inspect().connections[0]!.refs).toBe(1);
+    await expect.poll(() => sup!.inspect().connections[0]?.refs).toBe(1);
     const bad = await rejection(own.call('configRead', 0));
     expect(bad.code).toBe('PT_ERR_INVALID_ARGUMENT');
     await own.close();
@@ -133,7 +134,7 @@ describe('one dext connection per function, shared', () => {
     const ram = new SharedArrayBuffer(1 << 20);
     const base = 0x4000_0000n;
     const h = await sup.attach(EDU, { id: 'edu', dmaCompanion: { guestRam: [{ gpa: base, buffer: ram, offsetBytes: 0, lengthBytes: ram.byteLength }] } });
-    expect(sup.inspect().connections[0]).toMatchObject({ refs: 2, holders: ['device', 'companion'] });
+    await expect.poll(() => sup!.inspect().connections[0]).toMatchObject({ refs: 2, holders: ['device', 'companion'] });
     expect(h.companion.read32(DmaReg.VERSION)).toBe(2);
     // One MAP request in guest memory: command page at +0, request at +0x100, response at +0x200.
     const dv = new DataView(ram);

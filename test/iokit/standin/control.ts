@@ -18,8 +18,14 @@ export interface StandinCounts {
 export interface StandinDeviceState {
   providerClaimed: boolean;
   refs: number;
+  /** Some connection has interrupts set up. */
   irqSetup: boolean;
+  /** Some connection has a WaitInterrupt armed. */
   completionArmed: boolean;
+  /** Connections with interrupts set up (interrupt state is per connection, as in the real dext). */
+  irqConnections: number;
+  /** Armed WaitInterrupt completions across the connections. */
+  armedWaits: number;
   resets: number;
   command: number;
 }
@@ -31,6 +37,7 @@ export const FailPoint = { Map: 64, Open: 65, ClaimOpen: 66 } as const;
 export function standinControl() {
   const f = bindLibraryFunctions(buildStandin(), {
     raise: 'int standin_raise_interrupt(uint32_t bus, uint32_t vector)',
+    setTwin: 'void standin_set_twin(int on)',
     setFail: 'void standin_set_fail(uint32_t selector, int kr)',
     setDmaLimits: 'void standin_set_dma_limits(uint32_t maxRegions, uint64_t chunkBytes, uint32_t maxChunks)',
     violations: 'uint32_t standin_violations()',
@@ -42,8 +49,12 @@ export function standinControl() {
     reset: 'void standin_reset_state()',
   });
   return {
-    /** InterruptOccurred(vector) on the instance of `bus`; true when latched (set up, in range, enabled). */
-    raise: (bus: number, vector: number) => (f.raise(bus, vector) as number) === 1,
+    /** InterruptOccurred(vector) on the instance of `bus`; true when some connection latched it (set up, in range, enabled). */
+    raise: (bus: number, vector: number) => (f.raise(bus, vector) as number) > 0,
+    /** InterruptOccurred(vector): how many connections of the instance latched it (each has its own interrupt state). */
+    raiseCount: (bus: number, vector: number) => f.raise(bus, vector) as number,
+    /** Adds (true) or removes the second host root, `pcic1-bridge`, with a twin 04:00.0 dext instance. */
+    setTwin: (on: boolean) => void f.setTwin(on ? 1 : 0),
     /** The next call of `selector` (or a {@link FailPoint}) answers `kr`. */
     setFail: (selector: number, kr: number) => void f.setFail(selector, kr | 0),
     setDmaLimits: (maxRegions: number, chunkBytes: bigint, maxChunks: number) => void f.setDmaLimits(maxRegions, chunkBytes, maxChunks),
@@ -75,8 +86,10 @@ export function standinControl() {
       return {
         providerClaimed: o[0] === 1,
         refs: o[1]!,
-        irqSetup: o[2] === 1,
-        completionArmed: o[3] === 1,
+        irqSetup: o[2]! > 0,
+        completionArmed: o[3]! > 0,
+        irqConnections: o[2]!,
+        armedWaits: o[3]!,
         resets: o[4]!,
         command: o[5]!,
       };

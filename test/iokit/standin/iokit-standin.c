@@ -16,7 +16,17 @@
  * tiny PCI function: 4096 bytes of config space with an MSI capability
  * (8 vectors), BAR0 = 16 KiB mem32, BAR2/3 = 16 KiB 64-bit prefetchable,
  * both plain mmap'd memory. IOPCIDevice objects (for list-devices) are the
- * parents of the dext instances plus a bridge and an unbound function.
+ * parents of the dext instances plus a root port ("pcic0-bridge") and an
+ * unbound function; the root port's parent is a host bridge (not an
+ * IOPCIDevice). standin_set_twin(1) adds a second root ("pcic1-bridge") with
+ * another 04:00.0 bound to the dext: the same BDF under two host roots, as
+ * Apple Silicon has (spec §9, [G] host-root).
+ *
+ * Like the real dext (VFIOUserPCIDriver.cpp, [G]): 64 DMA chunks per region,
+ * interrupt state per user client (each connection sets up its own page and
+ * completion), AllocateDMABuffer's last output is the class code, and the
+ * WaitInterrupt completion arrives as the kernel sends async results
+ * (msgh_id kOSNotificationMessageID = 53, notification type 150).
  *
  * Mach ports are modelled as integer names with a mutex + condition variable
  * message queue: mach_msg(SEND) enqueues a copy, mach_msg(RCV) dequeues with
@@ -70,7 +80,7 @@ typedef unsigned long CFTypeID;
 #define MACH_RCV_TOO_LARGE 0x10004004
 #define MACH_MSG_TYPE_COPY_SEND 19
 #define MACH_MSG_TYPE_MAKE_SEND 20
-#define kOSAsyncCompleteMessageID 57
+#define kOSNotificationMessageID 53
 #define kIOAsyncCompletionNotificationType 150
 #define kOSAsyncRef64Count 8
 
@@ -329,9 +339,10 @@ mach_port_t IONotificationPortGetMachPort(void *notify) {
 
 /* -------------------------------------------------------- the dext model */
 
-#define NDEV 2
+#define NDEV 3 /* the third is the twin 04:00.0 under the second root (standin_set_twin) */
 #define MAX_CLIENTS 32
 #define MAX_REGIONS_CAP 64
+#define DEXT_MAX_CHUNKS 64 /* [G]: VFIO_USER_MAX_CLIENT_DMA_CHUNKS */
 
 typedef struct {
   int live;
@@ -347,13 +358,6 @@ typedef struct {
   uint8_t *bar0, *bar2;
   int provider_claimed, refs;
   client_t *opener;
-  int irq_setup;
-  client_t *irq_owner;
-  uint32_t nvectors;
-  uint64_t *irq_page; /* pending[4] @0, enabled[4] @0x20 */
-  int completion_armed;
-  mach_port_t completion_port;
-  uint64_t completion_ref[kOSAsyncRef64Count];
   unsigned resets;
 } device_t;
 
@@ -367,6 +371,13 @@ struct client {
   uint64_t dma_buf_bytes;
   int maps[8];
   uint64_t next_bus;
+  /* Interrupt state, per user client as in the real dext's ivars. */
+  int irq_setup;
+  uint32_t nvectors;
+  uint64_t *irq_page; /* pending[4] @0, enabled[4] @0x20 */
+  int completion_armed;
+  mach_port_t completion_port;
+  uint64_t completion_ref[kOSAsyncRef64Count];
 };
 
 static device_t g_devs[NDEV];
@@ -375,7 +386,8 @@ static int g_inited;
 static kern_return_t g_fail[80]; /* one-shot injected failures: 0-17 selectors, 64 map, 65 open, 66 claim-open */
 static unsigned g_mmio_count[2];
 static unsigned g_mmio_last_width[2];
-static uint32_t g_max_regions = MAX_REGIONS_CAP, g_max_chunks = 128;
+static uint32_t g_max_regions = MAX_REGIONS_CAP, g_max_chunks = DEXT_MAX_CHUNKS;
+static int g_twin; /* standin_set_twin */
 static uint64_t g_chunk_bytes = 1536ull * 1024 * 1024;
 static uint32_t g_last_map_options[8];
 static int g_opened_total, g_closed_total;
@@ -410,7 +422,7 @@ static void init_once(void) {
   g_inited = 1;
   for (int i = 0; i < NDEV; i++) {
     device_t *d = &g_devs[i];
-    d->bus = (uint8_t)(3 + i);
+    d->bus = (uint8_t)(i == 2 ? 4 : 3 + i);
     d->dev = 0;
     d->fn = 0;
     d->vendor = 0x1234;
@@ -424,19 +436,35 @@ static void init_once(void) {
 
 /* ------------------------------------------------- registry objects */
 
-/* Handles: 0x2000+i user services, 0x2100+i PCI devices, 0x3000+i connections, 0x4000+i iterators. */
-enum { SVC_BASE = 0x2000, PCI_BASE = 0x2100, CONN_BASE = 0x3000, ITER_BASE = 0x4000 };
-#define NSVC 3
-static const char *k_svc_class[NSVC] = {"SomeOtherUserDriver", "VFIOUserPCIDriver", "VFIOUserPCIDriver"};
-static const int k_svc_dev[NSVC] = {-1, 0, 1};
-#define NPCI 4
-typedef struct { const char *name; uint8_t bus, dev, fn; uint16_t vendor, device; uint32_t class24; int child_svc; } pcidev_t;
+/*
+ * Handles: 0x2000+i user services, 0x2100+i PCI devices, 0x2200+i host bridges,
+ * 0x3000+i connections, 0x4000+i iterators. The IOService plane:
+ *   apcie0 (host bridge) > pcic0-bridge (root port) > display 03:00.0 > VFIOUserPCIDriver
+ *                                                   > display 04:00.0 > VFIOUserPCIDriver
+ *                                                   > ethernet 05:00.0
+ *   apcie1 (host bridge) > pcic1-bridge (root port) > display 04:00.0 > VFIOUserPCIDriver  (twin only)
+ */
+enum { SVC_BASE = 0x2000, PCI_BASE = 0x2100, HOST_BASE = 0x2200, CONN_BASE = 0x3000, ITER_BASE = 0x4000 };
+#define NSVC 4
+#define NSVC_PLAIN 3 /* services listed without the twin */
+static const char *k_svc_class[NSVC] = {"SomeOtherUserDriver", "VFIOUserPCIDriver", "VFIOUserPCIDriver", "VFIOUserPCIDriver"};
+static const int k_svc_dev[NSVC] = {-1, 0, 1, 2};
+#define NPCI 6
+#define NPCI_PLAIN 4
+typedef struct { const char *name; uint8_t bus, dev, fn; uint16_t vendor, device; uint32_t class24; int child_svc; int parent; unsigned seg; } pcidev_t;
+/* parent: index of the parent PCI device, or -1 - host bridge index. */
 static const pcidev_t k_pci[NPCI] = {
-    {"pci-bridge", 0, 1, 0, 0x106b, 0x1002, 0x060400, -1},
-    {"display", 3, 0, 0, 0x1234, 0x11e8, 0x030000, 1},
-    {"display", 4, 0, 0, 0x1234, 0x11e9, 0x030000, 2},
-    {"ethernet", 5, 0, 0, 0x14e4, 0x1686, 0x020000, -1},
+    {"pcic0-bridge", 0, 1, 0, 0x106b, 0x1002, 0x060400, -1, -1, 0},
+    {"display", 3, 0, 0, 0x1234, 0x11e8, 0x030000, 1, 0, 0},
+    {"display", 4, 0, 0, 0x1234, 0x11e9, 0x030000, 2, 0, 0},
+    {"ethernet", 5, 0, 0, 0x14e4, 0x1686, 0x020000, -1, 0, 0},
+    {"pcic1-bridge", 0, 1, 0, 0x106b, 0x1002, 0x060400, -1, -2, 1},
+    {"display", 4, 0, 0, 0x1234, 0x11ea, 0x030000, 3, 4, 1},
 };
+#define NHOST 2
+static const char *k_host_name[NHOST] = {"apcie0", "apcie1"};
+static int svc_count(void) { return g_twin ? NSVC : NSVC_PLAIN; }
+static int pci_count(void) { return g_twin ? NPCI : NPCI_PLAIN; }
 static int g_obj_refs[0x5000 - SVC_BASE];
 #define MAX_ITERS 32
 typedef struct { int live; int n, pos; io_object_t items[8]; } iter_t;
@@ -484,9 +512,9 @@ kern_return_t IOServiceGetMatchingServices(mach_port_t mainPort, const void *mat
   io_object_t items[8];
   int n = 0;
   if (strcmp(dict->bytes, "IOUserService") == 0)
-    for (int i = 0; i < NSVC; i++) items[n++] = SVC_BASE + (io_object_t)i;
+    for (int i = 0; i < svc_count(); i++) items[n++] = SVC_BASE + (io_object_t)i;
   else if (strcmp(dict->bytes, "IOPCIDevice") == 0)
-    for (int i = 0; i < NPCI; i++) items[n++] = PCI_BASE + (io_object_t)i;
+    for (int i = 0; i < pci_count(); i++) items[n++] = PCI_BASE + (io_object_t)i;
   *existing = iter_new(items, n);
   pthread_mutex_unlock(&g_lock);
   CFRelease(matching); /* the real call consumes one reference of the dictionary */
@@ -528,7 +556,42 @@ kern_return_t IORegistryEntryGetName(io_object_t entry, char *name) {
   const char *n = "unknown";
   if (entry >= SVC_BASE && entry < SVC_BASE + NSVC) n = k_svc_class[entry - SVC_BASE];
   else if (entry >= PCI_BASE && entry < PCI_BASE + NPCI) n = k_pci[entry - PCI_BASE].name;
+  else if (entry >= HOST_BASE && entry < HOST_BASE + NHOST) n = k_host_name[entry - HOST_BASE];
   snprintf(name, 128, "%s", n); /* io_name_t is char[128] */
+  pthread_mutex_unlock(&g_lock);
+  return kIOReturnSuccess;
+}
+
+kern_return_t IOObjectGetClass(io_object_t object, char *className) {
+  if (className == NULL) return violation("IOObjectGetClass: NULL buffer");
+  pthread_mutex_lock(&g_lock);
+  if (!held(object)) { pthread_mutex_unlock(&g_lock); return violation("IOObjectGetClass: object %u not held", object); }
+  const char *c = "IORegistryEntry";
+  if (object >= SVC_BASE && object < SVC_BASE + NSVC) c = "IOUserService";
+  else if (object >= PCI_BASE && object < PCI_BASE + NPCI) c = "IOPCIDevice";
+  else if (object >= HOST_BASE && object < HOST_BASE + NHOST) c = "AppleT6000PCIe";
+  snprintf(className, 128, "%s", c); /* io_name_t */
+  pthread_mutex_unlock(&g_lock);
+  return kIOReturnSuccess;
+}
+
+/* The real call returns the parent retained (the caller releases it); the plane's root has none. */
+kern_return_t IORegistryEntryGetParentEntry(io_object_t entry, const char *plane, io_object_t *parent) {
+  if (plane == NULL || strcmp(plane, "IOService") != 0) return violation("IORegistryEntryGetParentEntry: plane %s", plane ? plane : "NULL");
+  if (parent == NULL) return violation("IORegistryEntryGetParentEntry: NULL out");
+  pthread_mutex_lock(&g_lock);
+  if (!held(entry)) { pthread_mutex_unlock(&g_lock); return violation("IORegistryEntryGetParentEntry: entry %u not held", entry); }
+  io_object_t p = 0;
+  if (entry >= SVC_BASE && entry < SVC_BASE + NSVC) {
+    for (int i = 0; i < NPCI; i++) if (k_pci[i].child_svc == (int)(entry - SVC_BASE)) p = PCI_BASE + (io_object_t)i;
+  } else if (entry >= PCI_BASE && entry < PCI_BASE + NPCI) {
+    int up = k_pci[entry - PCI_BASE].parent;
+    p = up >= 0 ? PCI_BASE + (io_object_t)up : HOST_BASE + (io_object_t)(-1 - up);
+  }
+  *parent = 0;
+  if (p == 0) { pthread_mutex_unlock(&g_lock); return (kern_return_t)0xe00002c0; /* kIOReturnNoDevice */ }
+  (*obj_ref(p))++;
+  *parent = p;
   pthread_mutex_unlock(&g_lock);
   return kIOReturnSuccess;
 }
@@ -575,7 +638,7 @@ const void *IORegistryEntryCreateCFProperty(io_object_t entry, const void *key, 
     if (strcmp(name, "class-code") == 0) return data_u32(p->class24);
     if (strcmp(name, "pcidebug") == 0) {
       char b[64];
-      snprintf(b, sizeof b, "%u:%u:%u(%u:%u)", p->bus, p->dev, p->fn, 0u, 1u);
+      snprintf(b, sizeof b, "%u:%u:%u(%u:%u)", p->bus, p->dev, p->fn, p->seg, 1u);
       return cf_new(CF_STRING, b, strlen(b));
     }
     return NULL;
@@ -595,7 +658,7 @@ kern_return_t IOServiceOpen(io_object_t service, mach_port_t owningTask, uint32_
   if (connect == NULL) return violation("IOServiceOpen: NULL connect out");
   if (owningTask != mach_task_self_) return violation("IOServiceOpen: task %u is not mach_task_self()", owningTask);
   pthread_mutex_lock(&g_lock);
-  if (!held(service) || service < SVC_BASE || service >= SVC_BASE + NSVC) {
+  if (!held(service) || service < SVC_BASE || service >= SVC_BASE + svc_count()) {
     pthread_mutex_unlock(&g_lock);
     return violation("IOServiceOpen: %u is not a held service", service);
   }
@@ -622,12 +685,11 @@ kern_return_t IOServiceOpen(io_object_t service, mach_port_t owningTask, uint32_
 /* The user client's Stop: interrupts, DMA regions, DMA buffer, claim (spec §5). Caller holds g_lock. */
 static void client_stop(client_t *cl) {
   device_t *d = cl->dev;
-  if (d->irq_setup && d->irq_owner == cl) {
-    d->irq_setup = 0;
-    d->irq_owner = NULL;
-    d->completion_armed = 0;
-    munmap(d->irq_page, PAGE16K);
-    d->irq_page = NULL;
+  if (cl->irq_setup) {
+    cl->irq_setup = 0;
+    cl->completion_armed = 0;
+    munmap(cl->irq_page, PAGE16K);
+    cl->irq_page = NULL;
   }
   for (int i = 0; i < MAX_REGIONS_CAP; i++) cl->regions[i].live = 0;
   if (cl->dma_buf) { munmap(cl->dma_buf, cl->dma_buf_bytes); cl->dma_buf = NULL; }
@@ -652,29 +714,34 @@ kern_return_t IOServiceClose(mach_port_t connect) {
   return kIOReturnSuccess;
 }
 
-/* Completes the armed WaitInterrupt by posting the IOKit async completion message. Caller holds g_lock. */
-static void complete_wait(device_t *d, kern_return_t result) {
-  if (!d->completion_armed) return;
-  d->completion_armed = 0;
-  port_t *p = port_lookup(d->completion_port);
+/*
+ * Completes the client's armed WaitInterrupt by posting the message the kernel
+ * sends for an async result (IOUserClient::sendAsyncResult64): msgh_id
+ * kOSNotificationMessageID, an OSNotificationHeader64 of type
+ * kIOAsyncCompletionNotificationType, the reference, the result. Caller holds g_lock.
+ */
+static void complete_wait(client_t *cl, kern_return_t result) {
+  if (!cl->completion_armed) return;
+  cl->completion_armed = 0;
+  port_t *p = port_lookup(cl->completion_port);
   if (p == NULL) return;
   uint8_t msg[104];
   memset(msg, 0, sizeof msg);
   mach_msg_header_t *h = (mach_msg_header_t *)msg;
   h->msgh_bits = MACH_MSG_TYPE_COPY_SEND;
   h->msgh_size = sizeof msg;
-  h->msgh_remote_port = d->completion_port;
-  h->msgh_id = kOSAsyncCompleteMessageID;
+  h->msgh_remote_port = cl->completion_port;
+  h->msgh_id = kOSNotificationMessageID;
   uint32_t size = 8, type = kIOAsyncCompletionNotificationType; /* OSNotificationHeader64 at 24 */
   memcpy(msg + 24, &size, 4);
   memcpy(msg + 28, &type, 4);
-  memcpy(msg + 32, d->completion_ref, sizeof d->completion_ref); /* reference[8] at 32..95 */
+  memcpy(msg + 32, cl->completion_ref, sizeof cl->completion_ref); /* reference[8] at 32..95 */
   memcpy(msg + 96, &result, 4);                                 /* IOAsyncCompletionContent.result */
   port_enqueue(p, msg, sizeof msg);
 }
 
-static int any_pending(device_t *d) {
-  for (int w = 0; w < 4; w++) if (__atomic_load_n(&d->irq_page[w], __ATOMIC_SEQ_CST) != 0) return 1;
+static int any_pending(client_t *cl) {
+  for (int w = 0; w < 4; w++) if (__atomic_load_n(&cl->irq_page[w], __ATOMIC_SEQ_CST) != 0) return 1;
   return 0;
 }
 
@@ -728,7 +795,9 @@ static kern_return_t dispatch(client_t *cl, uint32_t sel, const uint64_t *in, ui
     cl->dma_buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (cl->dma_buf == MAP_FAILED) { cl->dma_buf = NULL; return kIOReturnNoMemory; }
     cl->dma_buf_bytes = bytes;
-    out[0] = size; out[1] = 0; out[2] = 1; out[3] = 0x80000000ull; out[4] = size; out[5] = align;
+    (void)align;
+    /* [size, dmaFlags, segments, seg0 addr, seg0 len, class code]: the dext's last output is the identity's class. */
+    out[0] = size; out[1] = 0; out[2] = 1; out[3] = 0x80000000ull; out[4] = size; out[5] = d->class24;
     return kIOReturnSuccess;
   }
   case 5: {
@@ -806,28 +875,27 @@ static kern_return_t dispatch(client_t *cl, uint32_t sel, const uint64_t *in, ui
     return kIOReturnSuccess;
   }
   case 13: {
-    if (d->irq_setup) return kIOReturnStillOpen;
+    if (cl->irq_setup) return kIOReturnStillOpen;
     uint32_t ctrl = cfg_r(d->cfg, MSI_CAP + 2, 2);
     uint32_t n = 1u << ((ctrl >> 1) & 7);
     if (n == 0 || n > 256) n = 256;
-    d->irq_page = mmap(NULL, PAGE16K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (d->irq_page == MAP_FAILED) { d->irq_page = NULL; return kIOReturnNoMemory; }
-    for (int w = 0; w < 4; w++) { d->irq_page[w] = 0; d->irq_page[4 + w] = ~0ull; }
-    d->nvectors = n;
-    d->irq_setup = 1;
-    d->irq_owner = cl;
+    cl->irq_page = mmap(NULL, PAGE16K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (cl->irq_page == MAP_FAILED) { cl->irq_page = NULL; return kIOReturnNoMemory; }
+    for (int w = 0; w < 4; w++) { cl->irq_page[w] = 0; cl->irq_page[4 + w] = ~0ull; }
+    cl->nvectors = n;
+    cl->irq_setup = 1;
     out[0] = n;
     return kIOReturnSuccess;
   }
   case 14:
-    if (!d->irq_setup) return kIOReturnNotReady;
-    for (int w = 0; w < 4; w++) out[w] = __atomic_exchange_n(&d->irq_page[w], 0, __ATOMIC_SEQ_CST);
+    if (!cl->irq_setup) return kIOReturnNotReady;
+    for (int w = 0; w < 4; w++) out[w] = __atomic_exchange_n(&cl->irq_page[w], 0, __ATOMIC_SEQ_CST);
     return kIOReturnSuccess;
   case 15:
     return kIOReturnBadArgument; /* no completion: a synchronous call */
   case 16:
-    if (!d->irq_setup) return kIOReturnNotReady;
-    for (int w = 0; w < 4; w++) __atomic_store_n(&d->irq_page[4 + w], in[w], __ATOMIC_SEQ_CST);
+    if (!cl->irq_setup) return kIOReturnNotReady;
+    for (int w = 0; w < 4; w++) __atomic_store_n(&cl->irq_page[4 + w], in[w], __ATOMIC_SEQ_CST);
     return kIOReturnSuccess;
   case 17:
     d->resets++;
@@ -893,16 +961,15 @@ kern_return_t IOConnectCallAsyncMethod(mach_port_t connection, uint32_t selector
   client_t *cl = client_lookup(connection);
   if (cl == NULL) { pthread_mutex_unlock(&g_lock); return violation("IOConnectCallAsyncMethod: %u is not open", connection); }
   if (port_lookup(wake_port) == NULL) { pthread_mutex_unlock(&g_lock); return violation("IOConnectCallAsyncMethod: wake port %u", wake_port); }
-  device_t *d = cl->dev;
   if (g_fail[15]) { kr = g_fail[15]; g_fail[15] = 0; pthread_mutex_unlock(&g_lock); return kr; }
-  if (!d->irq_setup) { pthread_mutex_unlock(&g_lock); return kIOReturnNotReady; }
-  memset(d->completion_ref, 0, sizeof d->completion_ref);
-  memcpy(d->completion_ref, reference, 8 * (size_t)referenceCnt);
-  d->completion_ref[0] = wake_port; /* kIOAsyncReservedIndex: set by IOKit */
-  d->completion_port = wake_port;
-  d->completion_armed = 1; /* replaces (releases) any older completion */
+  if (!cl->irq_setup) { pthread_mutex_unlock(&g_lock); return kIOReturnNotReady; }
+  memset(cl->completion_ref, 0, sizeof cl->completion_ref);
+  memcpy(cl->completion_ref, reference, 8 * (size_t)referenceCnt);
+  cl->completion_ref[0] = wake_port; /* kIOAsyncReservedIndex: set by IOKit */
+  cl->completion_port = wake_port;
+  cl->completion_armed = 1; /* replaces (releases) any older completion */
   if (outputCnt != NULL) *outputCnt = 0;
-  if (any_pending(d)) complete_wait(d, kIOReturnSuccess);
+  if (any_pending(cl)) complete_wait(cl, kIOReturnSuccess);
   pthread_mutex_unlock(&g_lock);
   return kIOReturnSuccess;
 }
@@ -929,8 +996,8 @@ kern_return_t IOConnectMapMemory64(mach_port_t connect, uint32_t memoryType, mac
     kr = bar_info(d, memoryType - 1, &m, &s, &t);
     if (kr == kIOReturnSuccess) { addr = bar_mem(d, m); size = s; }
   } else if (memoryType == 7) {
-    if (!d->irq_setup) kr = kIOReturnNotReady;
-    else { addr = d->irq_page; size = PAGE16K; }
+    if (!cl->irq_setup) kr = kIOReturnNotReady;
+    else { addr = cl->irq_page; size = PAGE16K; }
   } else kr = kIOReturnUnsupported;
   if (kr == kIOReturnSuccess) {
     *atAddress = (uint64_t)(uintptr_t)addr;
@@ -969,25 +1036,39 @@ void IONotificationPortDestroy(void *notify) {
 
 /* ---------------------------------------------------------- test control */
 
+/* The first (non-twin) instance on `bus`. */
 static device_t *dev_by_bus(uint32_t bus) {
   init_once();
   for (int i = 0; i < NDEV; i++) if (g_devs[i].bus == bus) return &g_devs[i];
   return NULL;
 }
 
-/** InterruptOccurred(v) of the dext instance on `bus` (spec §4). Returns 1 when latched. */
+/**
+ * InterruptOccurred(v) of the dext instance on `bus` (spec §4), as each user
+ * client's own dispatch source sees it: every connection with interrupts set
+ * up latches it in its own page (if in range and enabled there) and completes
+ * its own wait. Returns the number of connections that latched it.
+ */
 int standin_raise_interrupt(uint32_t bus, uint32_t vector) {
   pthread_mutex_lock(&g_lock);
   device_t *d = dev_by_bus(bus);
   int latched = 0;
-  if (d && d->irq_setup && vector < d->nvectors &&
-      (__atomic_load_n(&d->irq_page[4 + vector / 64], __ATOMIC_SEQ_CST) >> (vector % 64) & 1)) {
-    __atomic_or_fetch(&d->irq_page[vector / 64], 1ull << (vector % 64), __ATOMIC_SEQ_CST);
-    complete_wait(d, kIOReturnSuccess);
-    latched = 1;
+  for (int i = 0; d != NULL && i < MAX_CLIENTS; i++) {
+    client_t *cl = &g_clients[i];
+    if (!cl->live || cl->dev != d || !cl->irq_setup || vector >= cl->nvectors) continue;
+    if (!(__atomic_load_n(&cl->irq_page[4 + vector / 64], __ATOMIC_SEQ_CST) >> (vector % 64) & 1)) continue;
+    __atomic_or_fetch(&cl->irq_page[vector / 64], 1ull << (vector % 64), __ATOMIC_SEQ_CST);
+    complete_wait(cl, kIOReturnSuccess);
+    latched++;
   }
   pthread_mutex_unlock(&g_lock);
   return latched;
+}
+/** Adds (1) or removes (0) the second host root with its twin 04:00.0 dext instance. */
+void standin_set_twin(int on) {
+  pthread_mutex_lock(&g_lock);
+  g_twin = on != 0;
+  pthread_mutex_unlock(&g_lock);
 }
 /** The next call of `selector` (0-17; 64 = map, 65 = IOServiceOpen, 66 = Open on first claim) returns kr. */
 void standin_set_fail(uint32_t selector, int kr) {
@@ -1025,12 +1106,18 @@ void standin_mmio_log(uint32_t which, uint32_t *out) {
   pthread_mutex_unlock(&g_lock);
 }
 uint32_t standin_last_map_options(uint32_t type) { return type < 8 ? g_last_map_options[type] : 0; }
-/** Device state of `bus`: [0] providerClaimed, [1] refs, [2] irqSetup, [3] completionArmed, [4] resets, [5] COMMAND. */
+/** Device state of `bus`: [0] providerClaimed, [1] refs, [2] connections with interrupts set up, [3] armed waits, [4] resets, [5] COMMAND. */
 void standin_device_state(uint32_t bus, int32_t *out) {
   pthread_mutex_lock(&g_lock);
   device_t *d = dev_by_bus(bus);
   if (d) {
-    out[0] = d->provider_claimed; out[1] = d->refs; out[2] = d->irq_setup; out[3] = d->completion_armed;
+    int setup = 0, armed = 0;
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+      if (!g_clients[i].live || g_clients[i].dev != d) continue;
+      setup += g_clients[i].irq_setup;
+      armed += g_clients[i].completion_armed;
+    }
+    out[0] = d->provider_claimed; out[1] = d->refs; out[2] = setup; out[3] = armed;
     out[4] = (int32_t)d->resets; out[5] = (int32_t)cfg_r(d->cfg, 4, 2);
   }
   pthread_mutex_unlock(&g_lock);
@@ -1042,9 +1129,7 @@ void standin_reset_state(void) {
   for (int i = 0; i < MAX_CLIENTS; i++) if (g_clients[i].live) { client_stop(&g_clients[i]); g_clients[i].live = 0; }
   for (int i = 0; i < NDEV; i++) {
     device_t *d = &g_devs[i];
-    if (d->irq_page) munmap(d->irq_page, PAGE16K);
-    d->irq_page = NULL;
-    d->irq_setup = 0; d->completion_armed = 0; d->provider_claimed = 0; d->refs = 0; d->opener = NULL; d->resets = 0;
+    d->provider_claimed = 0; d->refs = 0; d->opener = NULL; d->resets = 0;
     memset(d->bar0, 0, BAR_BYTES);
     memset(d->bar2, 0, BAR_BYTES);
     dev_reset_config(d);
@@ -1055,7 +1140,8 @@ void standin_reset_state(void) {
   memset(g_mmio_count, 0, sizeof g_mmio_count);
   memset(g_mmio_last_width, 0, sizeof g_mmio_last_width);
   memset(g_last_map_options, 0, sizeof g_last_map_options);
-  g_max_regions = MAX_REGIONS_CAP; g_max_chunks = 128; g_chunk_bytes = 1536ull * 1024 * 1024;
+  g_max_regions = MAX_REGIONS_CAP; g_max_chunks = DEXT_MAX_CHUNKS; g_chunk_bytes = 1536ull * 1024 * 1024;
+  g_twin = 0;
   g_violations = 0; g_last_violation[0] = 0;
   g_opened_total = g_closed_total = 0;
   pthread_mutex_unlock(&g_lock);

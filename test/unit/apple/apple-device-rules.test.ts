@@ -194,7 +194,7 @@ describe('rule 5: config write', () => {
     expect(sim.model(EDU).config[Cfg.INTERRUPT_LINE]).toBe(0x0b);
   });
   it('rule 5: eff not 1/2/4 → EINVAL; dext failure → EIO; no connection → ENODEV', () => {
-    const e = thrown(() => dev.ops.regionWrite(RegionIndex.CONFIG, 0x40, new Uint8Array(3)));
+    const e = thrown(() => dev.ops.regionWrite(RegionIndex.CONFIG, 0x60, new Uint8Array(3)));
     expect([e.code, e.errno]).toEqual(['PT_ERR_INVALID_ARGUMENT', 'EINVAL']);
     sim.faults.failSelector(EDU, Selector.ConfigWrite, IOReturn.NoDevice, { count: 1 });
     const io = thrown(() => dev.ops.regionWrite(RegionIndex.CONFIG, 0x3c, Uint8Array.of(1)));

@@ -76,18 +76,123 @@ describe('VfioDevice', () => {
     expect(() => d.barWindows(6)).toThrow(PassthroughError);
   });
 
-  it('enableInterrupts picks MSI-X > MSI > INTx, or the chosen index; disable sends count 0', () => {
+  it('enableInterrupts picks MSI-X > MSI > INTx among what the capabilities offer; disable sends count 0', () => {
     const sink = { deliver: () => {} };
-    let s = scripted({ [IrqIndex.MSIX]: 8, [IrqIndex.MSI]: 1, [IrqIndex.INTX]: 1 });
+    let s = withCaps({ msix: 8, msiMmc: 2, pin: 1 }, { [IrqIndex.MSIX]: 8, [IrqIndex.MSI]: 1, [IrqIndex.INTX]: 1 });
     expect(new VfioDevice(s.ops).enableInterrupts(sink)).toEqual({ index: IrqIndex.MSIX, count: 8 });
     expect(s.calls.set[0]).toEqual({ index: IrqIndex.MSIX, action: 'trigger', start: 0, count: 8, sink });
-    s = scripted({ [IrqIndex.MSI]: 4, [IrqIndex.INTX]: 1 });
+    s = withCaps({ msiMmc: 2, pin: 1 }, { [IrqIndex.MSI]: 4, [IrqIndex.INTX]: 1 });
     expect(new VfioDevice(s.ops).enableInterrupts(sink)).toEqual({ index: IrqIndex.MSI, count: 4 });
-    s = scripted({ [IrqIndex.INTX]: 1 });
+    s = withCaps({ pin: 1 }, { [IrqIndex.INTX]: 1 });
     const d = new VfioDevice(s.ops);
     expect(d.enableInterrupts(sink)).toEqual({ index: IrqIndex.INTX, count: 1 });
     d.disableInterrupts(IrqIndex.INTX);
     expect(s.calls.set[1]).toEqual({ index: IrqIndex.INTX, action: 'trigger', start: 0, count: 0 });
-    expect(PassthroughError.is((() => { try { new VfioDevice(scripted({}).ops).enableInterrupts(sink); } catch (e) { return e; } })(), 'PT_ERR_NOT_SUPPORTED')).toBe(true);
+    expect(thrown(() => new VfioDevice(withCaps({}, {}).ops).enableInterrupts(sink)).code).toBe('PT_ERR_NOT_SUPPORTED');
+  });
+});
+
+/**
+ * A scripted table whose config space has exactly the capabilities asked for
+ * (MSI-X with `msix` entries, MSI with Multiple Message Capable `msiMmc`) and
+ * interrupt pin `pin`; `counts` are the ops' IRQ info counts by index.
+ */
+function withCaps(c: { msix?: number; msiMmc?: number; pin?: number }, counts: Record<number, number>) {
+  const s = scripted(counts);
+  const cfg = s.cfg;
+  cfg.fill(0, 0x34, 0x100);
+  cfg[0x06] = 0;
+  let last = 0x34;
+  const add = (id: number, at: number) => {
+    cfg[0x06] = 0x10;
+    cfg[last === 0x34 ? 0x34 : last + 1] = at;
+    cfg[at] = id;
+    last = at;
+  };
+  if (c.msix !== undefined) {
+    add(0x11, 0x40);
+    new DataView(cfg.buffer).setUint16(0x42, c.msix - 1, true);
+    new DataView(cfg.buffer).setUint32(0x44, 0x4000 | 1, true);
+    new DataView(cfg.buffer).setUint32(0x48, 0x5000 | 1, true);
+  }
+  if (c.msiMmc !== undefined) {
+    add(0x05, 0x50);
+    new DataView(cfg.buffer).setUint16(0x52, (c.msiMmc << 1) | 0x80, true);
+  }
+  cfg[0x3d] = c.pin ?? 0;
+  return s;
+}
+
+function thrown(fn: () => unknown): PassthroughError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof PassthroughError) return e;
+    throw e;
+  }
+  throw new Error('expected a PassthroughError');
+}
+
+describe('interrupt modes follow the capabilities (QEMU pci.c on the same ops)', () => {
+  const all = { [IrqIndex.MSIX]: 256, [IrqIndex.MSI]: 256, [IrqIndex.INTX]: 1 };
+
+  it('MSI only with an MSI capability: the seed\'s MSI count (the dext\'s vectors, >= 1) is not proof', () => {
+    // A pin-only function: the dext registered one vector, so getIrqInfo(MSI) says 1.
+    const d = new VfioDevice(withCaps({ pin: 1 }, { [IrqIndex.MSI]: 1, [IrqIndex.INTX]: 1 }).ops);
+    expect(d.interruptOffer()).toEqual({ msix: 0, msi: 0, intx: 1, pin: 1 });
+    expect(d.irqIndexFor()).toBe(IrqIndex.INTX);
+    const e = thrown(() => d.irqIndexFor('msi'));
+    expect(e.code).toBe('PT_ERR_NOT_SUPPORTED');
+    expect(e.errno).toBe('EINVAL');
+    expect(e.message).toBe('interrupt mode msi refused: the function has no MSI capability; it offers INTx (1 vector)');
+    expect(e.context.offered).toEqual({ msix: 0, msi: 0, intx: 1 });
+  });
+
+  it('the MSI count is capped by Multiple Message Capable', () => {
+    for (const mmc of [0, 1, 3, 5]) {
+      const s = withCaps({ msiMmc: mmc }, all);
+      const d = new VfioDevice(s.ops);
+      expect(d.interruptOffer().msi).toBe(1 << mmc);
+      expect(d.enableInterrupts({ deliver: () => {} }, IrqIndex.MSI)).toEqual({ index: IrqIndex.MSI, count: 1 << mmc });
+      expect(s.calls.set.at(-1)!.count).toBe(1 << mmc);
+    }
+    // ... and by what the ops offer, when that is less.
+    expect(new VfioDevice(withCaps({ msiMmc: 5 }, { [IrqIndex.MSI]: 4 }).ops).interruptOffer().msi).toBe(4);
+  });
+
+  it('MSI-X only with an MSI-X capability; an MSI-X-only function refuses MSI naming what it has', () => {
+    const d = new VfioDevice(withCaps({ msix: 256 }, all).ops);
+    expect(d.irqIndexFor()).toBe(IrqIndex.MSIX);
+    expect(d.irqIndexFor('msix')).toBe(IrqIndex.MSIX);
+    const e = thrown(() => d.irqIndexFor('msi'));
+    expect(e.message).toBe('interrupt mode msi refused: the function has no MSI capability; it offers MSI-X (256 vectors)');
+    expect(thrown(() => d.enableInterrupts({ deliver: () => {} }, IrqIndex.MSI)).code).toBe('PT_ERR_NOT_SUPPORTED');
+    const noMsix = new VfioDevice(withCaps({ msiMmc: 0, pin: 2 }, all).ops);
+    expect(thrown(() => noMsix.irqIndexFor('msix')).message).toBe(
+      'interrupt mode msix refused: the function has no MSI-X capability; it offers MSI (1 vector), INTx (1 vector)',
+    );
+  });
+
+  it('rule 16: INTx only for a pin 1–4 (pin 0 and pins > 4, e.g. 0xff from the dext, mean no INTx)', () => {
+    for (const pin of [1, 2, 3, 4]) expect(new VfioDevice(withCaps({ pin }, all).ops).irqIndexFor('intx')).toBe(IrqIndex.INTX);
+    expect(thrown(() => new VfioDevice(withCaps({ pin: 0 }, all).ops).irqIndexFor('intx')).message).toBe(
+      'interrupt mode intx refused: the function has no interrupt pin; it offers no interrupts',
+    );
+    for (const pin of [5, 0xff]) {
+      const d = new VfioDevice(withCaps({ pin, msiMmc: 0 }, all).ops);
+      expect(d.interruptOffer().intx).toBe(0);
+      expect(thrown(() => d.irqIndexFor('intx')).message).toBe(
+        `interrupt mode intx refused: the function has no INTx (interrupt pin 0x${pin.toString(16)}); it offers MSI (1 vector)`,
+      );
+    }
+    // A pinned function whose ops report no INTx vector (count 0) offers none either.
+    expect(new VfioDevice(withCaps({ pin: 1 }, { [IrqIndex.INTX]: 0 }).ops).irqIndexFor()).toBeUndefined();
+  });
+
+  it('no interrupts at all: the default is undefined (attach without interrupts), an unknown mode is EINVAL', () => {
+    const d = new VfioDevice(withCaps({}, all).ops);
+    expect(d.irqIndexFor()).toBeUndefined();
+    expect(d.bestIrqIndex()).toBeUndefined();
+    expect(thrown(() => d.irqIndexFor('bogus' as never)).code).toBe('PT_ERR_INVALID_ARGUMENT');
   });
 });

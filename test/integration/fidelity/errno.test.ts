@@ -1,0 +1,109 @@
+/**
+ * Issue 14, point 2 through the public API: errno (and kernReturn) survive
+ * every synchronous path: the fast path's own checks (ConfigPort at or past
+ * 4096, BarWindow out of range or misaligned), and io-op errors that cross
+ * the mailbox from the device worker (an unmapped BAR, an access past a
+ * mapping, a failed forwarded config write).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BarWindow,
+  ConfigPort,
+  createSupervisor,
+  openFastPath,
+  PassthroughError,
+  type DeviceHandleDescriptor,
+  type Supervisor,
+} from '../../../src/index.js';
+import { createDeviceControlBlock } from '../../../src/fastpath/layout.js';
+import { IOReturn, Selector } from '../../../src/dext/contract.js';
+
+const EDU = '0000:00:10.0';
+
+function caught(fn: () => unknown): PassthroughError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof PassthroughError) return e;
+    throw e;
+  }
+  throw new Error('expected a PassthroughError');
+}
+
+let sup: Supervisor | undefined;
+afterEach(async () => {
+  await sup?.close();
+  sup = undefined;
+});
+
+describe('errno on the fast path\'s own checks (no worker involved)', () => {
+  it('ConfigPort: an access at or past 4096 is PT_ERR_OUT_OF_RANGE with errno EINVAL; misaligned is EINVAL too', () => {
+    const port = new ConfigPort(createDeviceControlBlock(), { timeoutMs: 50 });
+    for (const e of [caught(() => port.read32(4096)), caught(() => port.read16(4095)), caught(() => port.write8(5000, 1))]) {
+      expect(e.code).toBe('PT_ERR_OUT_OF_RANGE');
+      expect(e.errno).toBe('EINVAL');
+      expect(e.context.region).toBe(7);
+    }
+    const mis = caught(() => port.read32(2));
+    expect([mis.code, mis.errno]).toEqual(['PT_ERR_ALIGNMENT', 'EINVAL']);
+  });
+
+  it('BarWindow: out of range and misaligned accesses carry errno EINVAL', () => {
+    const control = createDeviceControlBlock();
+    const w = BarWindow.open({ bar: 2, sizeBytes: 4096, buffer: new SharedArrayBuffer(4096), trapRanges: [], control });
+    for (const e of [caught(() => w.read32(4096)), caught(() => w.write64(4092, 1n)), caught(() => w.read8(-1))]) {
+      expect([e.code, e.errno]).toEqual(['PT_ERR_OUT_OF_RANGE', 'EINVAL']);
+    }
+    expect([caught(() => w.read16(3)).code, caught(() => w.read16(3)).errno]).toEqual(['PT_ERR_ALIGNMENT', 'EINVAL']);
+    w.release();
+  });
+});
+
+describe('errno and kernReturn across the mailbox (supervisor over the sim)', () => {
+  it('a failed forwarded config write keeps PT_ERR_IO, errno EIO and the IOReturn', async () => {
+    sup = await createSupervisor({ callTimeoutMs: 5000 });
+    const h = await sup.attach(EDU);
+    await sup.debug.injectFault(EDU, { kind: 'fail-selector', selector: Selector.ConfigWrite, kernReturn: IOReturn.NotPermitted, count: 1 });
+    const e = caught(() => h.config.write8(0x3c, 0x0a));
+    expect(e.code).toBe('PT_ERR_IO');
+    expect(e.errno).toBe('EIO');
+    expect(e.kernReturn).toBe(IOReturn.NotPermitted);
+    expect(e.context).toMatchObject({ region: 7, offsetBytes: 0x3c });
+    expect(e.message).toContain('config write failed');
+    // The next write goes through (the fault was one-shot) and the device is still ready.
+    h.config.write8(0x3c, 0x0a);
+    expect(h.config.read8(0x3c)).toBe(0x0a);
+    expect(sup.list()[0]!.state).toBe('ready');
+  });
+
+  it('a slow-path access to an unmapped BAR, or past the mapping, keeps the seed\'s text and errno EINVAL', async () => {
+    sup = await createSupervisor({ callTimeoutMs: 5000 });
+    const h = await sup.attach(EDU);
+    const real = h.descriptor();
+    // A descriptor that claims BAR3 (edu maps only BAR0) and a BAR0 twice its size, both trapped.
+    const forged: DeviceHandleDescriptor = {
+      ...real,
+      bars: [
+        { bar: 0, sizeBytes: 2 << 20, buffer: new SharedArrayBuffer(2 << 20), trapRanges: [{ offsetBytes: 0, lengthBytes: 2 << 20 }], control: real.control },
+        undefined,
+        undefined,
+        { bar: 3, sizeBytes: 4096, buffer: new SharedArrayBuffer(4096), trapRanges: [{ offsetBytes: 0, lengthBytes: 4096 }], control: real.control },
+      ],
+    };
+    const fp = openFastPath(forged, { timeoutMs: 3000 });
+    try {
+      const unmapped = caught(() => fp.bar(3).read32(0));
+      expect(unmapped.code).toBe('PT_ERR_OUT_OF_RANGE');
+      expect(unmapped.errno).toBe('EINVAL');
+      expect(unmapped.message).toBe('vfio-apple: BAR3 read out of range or unmapped');
+      expect(unmapped.context).toMatchObject({ region: 3, offsetBytes: 0, width: 4 });
+      const past = caught(() => fp.bar(0).write32(1.5 * (1 << 20), 1));
+      expect([past.code, past.errno, past.message]).toEqual(['PT_ERR_OUT_OF_RANGE', 'EINVAL', 'vfio-apple: BAR0 write out of range or unmapped']);
+      expect(past.kernReturn).toBeUndefined();
+      // Inside the mapping the same forged window reaches edu's id register.
+      expect(fp.bar(0).read32(0)).toBe(0x010000ed);
+    } finally {
+      fp.close();
+    }
+  });
+});

@@ -40,6 +40,14 @@ export { RegionIndex, IrqIndex, RegionFlags, IrqFlags, DeviceFlags } from './vfi
 export type { DeviceInfo, RegionInfo, IrqInfo } from './vfio/device-io-ops.js';
 export type { DeviceHandleDescriptor, BarWindowDescriptor } from './fastpath/index.js';
 
+// Advanced: the raw dext client (the original's apple-dext-client), for tools like the
+// original's CLI: a simulated dext, or the real one through IOKit (koffi loads on first use).
+export { createSimDext } from './sim/index.js';
+export type { SimDext, SimDextOptions } from './sim/index.js';
+export { createIokitDextDriver } from './iokit/dext-client.js';
+export { Selector, IOReturn, MemoryType } from './dext/contract.js';
+export type { DextClient, DextDriver, DextService, DextIdentity, BarInfo, MappedMemory } from './dext/contract.js';
+
 // The simulated machine (the default backend) and its description format.
 export { DEFAULT_SIM_MACHINE, parseSimMachine, loadSimMachine } from './sim/index.js';
 export type { SimMachineDescription } from './sim/index.js';

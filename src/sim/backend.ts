@@ -23,10 +23,10 @@ import { PassthroughError } from '../errors.js';
 import { createAppleContainer } from '../apple/container.js';
 import { ConnectionTable } from '../apple/connection-table.js';
 import { dmaRoutingOf, type DextWorkerBackend } from '../apple/backend.js';
-import { Selector, type DmaLimits } from '../dext/contract.js';
+import { IOReturn, Selector, type DmaLimits } from '../dext/contract.js';
 import { createSimDext, DEFAULT_SIM_MACHINE, loadSimMachine, parseSimMachine } from './index.js';
 import type { SimDext, SimMachineDescription } from './index.js';
-import { toBdf, type Bdf, type HostVa } from '../types.js';
+import { parseBdf, shortBdf, toBdf, type Bdf, type HostVa } from '../types.js';
 import { dextConfigDump, dextRegions } from '../dext/summary.js';
 import type {
   BackendHost,
@@ -155,7 +155,14 @@ export function createSimBackendHost(options: SimBackendOptions = {}): BackendHo
     },
     async prepare(text: string): Promise<WorkerBackendSpec> {
       if (closed) throw new PassthroughError('PT_ERR_CLOSED', 'sim backend is closed', { bdf: text });
-      const bdf = find(text);
+      const bdf = toBdf(text);
+      if (!sim.listServices().some((s) => s.bdf === bdf)) {
+        // Where the original fails for a function no dext serves: at connect, with its text.
+        throw new PassthroughError('PT_ERR_CONNECT_FAILED', `vfio-apple: could not connect to dext for host PCI ${shortBdf(parseBdf(bdf))}`, {
+          bdf,
+          kernReturn: IOReturn.NotFound,
+        });
+      }
       prepared.add(bdf);
       return {
         backend: 'sim',

@@ -42,7 +42,7 @@ describe('sim backend halves', () => {
       { bar: 0, type: 'memory', sizeBytes: 0x10000, prefetch: false, mem64: false },
       { bar: 2, type: 'memory', sizeBytes: 1024 * 1024, prefetch: true, mem64: true },
     ]);
-    await expect(host.prepare('0000:0a:00.0')).rejects.toMatchObject({ code: 'PT_ERR_NOT_FOUND' });
+    await expect(host.prepare('0000:0a:00.0')).rejects.toMatchObject({ code: 'PT_ERR_CONNECT_FAILED' });
     const spec = await host.prepare('0000:00:10.0');
     expect(spec.backend).toBe('sim');
     expect(structuredClone(spec)).toEqual(spec);

@@ -95,8 +95,3 @@ export function byteRange(offsetBytes: number, lengthBytes: number): ByteRange {
 export function rangesOverlap(a: ByteRange, b: ByteRange): boolean {
   return a.offsetBytes < b.offsetBytes + b.lengthBytes && b.offsetBytes < a.offsetBytes + a.lengthBytes;
 }
-
-/** True when `[offsetBytes, offsetBytes+size)` lies inside `r`. */
-export function rangeContains(r: ByteRange, offsetBytes: number, size: number): boolean {
-  return offsetBytes >= r.offsetBytes && offsetBytes + size <= r.offsetBytes + r.lengthBytes;
-}

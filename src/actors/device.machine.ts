@@ -95,23 +95,6 @@ function timeoutError(context: DeviceMachineContext, state: string, timeoutMs: n
   }).toJSON();
 }
 
-/** The attach steps in order (state name → actor name). */
-export const ATTACH_STEPS = [
-  ['opening', 'openBackend'],
-  ['connecting', 'connectDevice'],
-  ['probing', 'probeDevice'],
-  ['mapping', 'mapRegions'],
-  ['wiringIrqs', 'wireIrqs'],
-] as const;
-
-/** Every state name of the machine. */
-export type DeviceState =
-  | (typeof ATTACH_STEPS)[number][0]
-  | 'ready'
-  | 'resetting'
-  | 'faulted'
-  | 'stopping'
-  | 'stopped';
 
 const stepInput = ({ context }: { context: DeviceMachineContext }): StepInput => ({
   deviceId: context.deviceId,

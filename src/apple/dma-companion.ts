@@ -16,11 +16,9 @@ import type { ConnectionHandle, ConnectionTable } from './connection-table.js';
 import type { DextClient, DextDriver } from '../dext/contract.js';
 import type { GuestMemory } from './guest-memory.js';
 
-export type { GuestMemory, GuestRamSlot } from './guest-memory.js';
+export type { GuestMemory } from './guest-memory.js';
 export { SabGuestMemory } from './guest-memory.js';
 
-/** PCI ids of the companion (Red Hat QEMU range, class "system other"). */
-export const DMA_COMPANION_PCI_ID = Object.freeze({ vendorId: 0x1b36, deviceId: 0x0015, classCode: 0x088000 });
 /** Interface version in the VERSION register. */
 export const DMA_COMPANION_VERSION = 2;
 /** Size of BAR0 in bytes. */

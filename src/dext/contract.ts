@@ -32,12 +32,8 @@ export const Selector = {
   SetIRQMask: 16,
   ResetDevice: 17,
 } as const;
-/** A selector number. */
-export type SelectorNumber = (typeof Selector)[keyof typeof Selector];
 /** Selector names by number. */
 export const SELECTOR_NAMES: readonly string[] = Object.keys(Selector);
-/** Number of selectors the dext implements. */
-export const SELECTOR_COUNT = 18;
 
 /** Selectors gated on "some client holds the claim" (else NotOpen). */
 export const GATED_SELECTORS: ReadonlySet<number> = new Set([
@@ -83,9 +79,6 @@ export const IOReturn = {
   Aborted: 0xe00002eb,
   NotFound: 0xe00002f0,
 } as const;
-/** An IOReturn name. */
-export type IOReturnName = keyof typeof IOReturn;
-
 /** Name of an IOReturn value, or its hex when unknown. */
 export function ioReturnName(kr: number): string {
   for (const [name, value] of Object.entries(IOReturn)) if (value === kr >>> 0) return name;

@@ -3,8 +3,10 @@
  * side on the supervisor's VFIO-level view, for every backend.
  *
  * - setIrqs puts the host function in the guest's mode with VFIO setIrqs
- *   (`handle.vfio.setIrqs`): the other modes are disabled first, as
- *   vfio_disable_interrupts does, then [0, vectors) of the mode are enabled.
+ *   (`handle.vfio.setIrqs`): on a mode switch the old mode is disabled first,
+ *   as vfio_disable_interrupts does, then [0, vectors) of the new one are
+ *   enabled; within a mode, missing vectors are added (never a gap); 'none'
+ *   leaves the host enabled (the layer drops what the guest has turned off).
  *   The device worker programs what the host side owns (on the sim, the
  *   simulated function's capability enables; vfio-pci and the dext program
  *   the real MSI capability themselves).
@@ -26,21 +28,25 @@ const MODE_INDEX: Record<Exclude<HostIrqMode, 'none'>, IrqIndexNumber> = { msix:
 export function hostControlForHandle(handle: Pick<DeviceHandle, 'vfio' | 'reset' | 'dma' | 'bdf' | 'info'>): GuestHostControl {
   return {
     async setIrqs(mode: HostIrqMode, vectors: number): Promise<void> {
-      if (mode !== 'none') {
-        const { count } = await handle.vfio.irqInfo(MODE_INDEX[mode]);
-        if (count === 0) {
-          throw new PassthroughError('PT_ERR_NOT_SUPPORTED', `host function ${handle.bdf} has no ${mode.toUpperCase()} vectors`, { bdf: handle.bdf, mode });
-        }
-        vectors = Math.min(Math.max(1, vectors), count);
-      }
-      for (const m of ['msix', 'msi', 'intx'] as const) {
-        if (m !== mode && handle.info.irqMode === m) await handle.vfio.setIrqs({ index: MODE_INDEX[m], action: 'trigger', start: 0, count: 0 });
-      }
+      // 'none' leaves the host as it is: the guest layer drops what arrives while the guest has
+      // interrupts off, and re-enabling then opens no window in which a host interrupt is lost.
       if (mode === 'none') return;
       const index = MODE_INDEX[mode];
-      // Vectors are enabled incrementally: start from none so the count is exactly `vectors`.
-      if (handle.info.irqMode === mode) await handle.vfio.setIrqs({ index, action: 'trigger', start: 0, count: 0 });
-      await handle.vfio.setIrqs({ index, action: 'trigger', start: 0, count: mode === 'intx' ? 1 : vectors });
+      const { count } = await handle.vfio.irqInfo(index);
+      if (count === 0) {
+        throw new PassthroughError('PT_ERR_NOT_SUPPORTED', `host function ${handle.bdf} has no ${mode.toUpperCase()} vectors`, { bdf: handle.bdf, mode });
+      }
+      const want = mode === 'intx' ? 1 : Math.min(Math.max(1, vectors), count);
+      if (handle.info.irqMode === mode) {
+        // Vectors are added incrementally (as QEMU adds MSI-X vectors): only what is missing, no gap.
+        const have = handle.info.irqVectors;
+        if (have < want) await handle.vfio.setIrqs({ index, action: 'trigger', start: have, count: want - have });
+        return;
+      }
+      // A real mode switch: the old mode off first (vfio_disable_interrupts), then the new one.
+      const old = handle.info.irqMode;
+      if (old === 'msix' || old === 'msi' || old === 'intx') await handle.vfio.setIrqs({ index: MODE_INDEX[old], action: 'trigger', start: 0, count: 0 });
+      await handle.vfio.setIrqs({ index, action: 'trigger', start: 0, count: want });
     },
     async reset(): Promise<void> {
       await handle.reset();

@@ -53,7 +53,7 @@ export interface IokitDextDriverOptions {
 
 /** The `IOUserClass` of the dext instances. */
 export const DEXT_USER_CLASS = 'VFIOUserPCIDriver';
-export { IokitDextClient, MAX_BLOCKING_WAIT_MS } from './dext-user-client.js';
+export { IokitDextClient } from './dext-user-client.js';
 
 function bindingsFor(libraries: IokitLibraryPaths | undefined): IokitBindings {
   if (libraries === undefined && process.platform !== 'darwin') {

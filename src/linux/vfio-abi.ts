@@ -50,9 +50,6 @@ export const VfioIommuType = {
   TYPE1v2: 3,
   NOIOMMU: 8,
 } as const;
-/** An IOMMU type pcipt uses. */
-export type VfioIommuTypeNumber = (typeof VfioIommuType)[keyof typeof VfioIommuType];
-
 /** VFIO_GROUP_FLAGS_*. */
 export const GroupFlags = { VIABLE: 1 << 0, CONTAINER_SET: 1 << 1 } as const;
 

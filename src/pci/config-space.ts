@@ -4,8 +4,6 @@
  * logic and the CLI; no logic beyond tiny readers.
  */
 
-/** Size of conventional config space in bytes. */
-export const PCI_CONFIG_BYTES = 256;
 /** Size of PCIe extended config space in bytes (what the dext exposes). */
 export const PCIE_CONFIG_BYTES = 4096;
 
@@ -51,9 +49,6 @@ export const Status = {
   INTERRUPT: 0x8,
   CAP_LIST: 0x10,
 } as const;
-
-/** Header type values (bit 7 = multi-function). */
-export const HeaderType = { NORMAL: 0x00, BRIDGE: 0x01, MULTI_FUNCTION: 0x80 } as const;
 
 /** BAR low bits. */
 export const BarBits = {

@@ -33,7 +33,6 @@ import type {
   BackendStatus,
   FunctionSummary,
   RegionSummary,
-  WorkerBackend,
   WorkerBackendSpec,
 } from '../vfio/backend.js';
 

@@ -1,15 +1,18 @@
 /**
- * One simulated PCI function: the device model, its config space and BARs,
- * interrupt routing (MSI-X table and PBA, MSI, INTx), DMA through the
- * function's DART, reset, surprise removal, and the per-function dext state
- * (claim, opener, refs, connected user clients).
+ * One simulated PCI function: the device model, its config space and BARs
+ * (bar-store.ts), interrupt routing (MSI, INTx; the MSI-X table and PBA in
+ * msix-emulation.ts), DMA through the function's DART, reset, surprise
+ * removal, and the per-function dext state (claim, opener, refs, connected
+ * user clients).
  */
-import { BarType, IOReturn, type DextIdentity, type IrqWords } from '../dext/contract.js';
-import { Cfg, CapId, Command, Msi, Msix, PCIE_CONFIG_BYTES, Status } from '../pci/config-space.js';
+import { IOReturn, type DextIdentity, type IrqWords } from '../dext/contract.js';
+import { Cfg, CapId, Command, Msi, PCIE_CONFIG_BYTES, Status } from '../pci/config-space.js';
 import { trace } from '../trace.js';
 import type { AccessWidth, Bdf } from '../types.js';
 import { parseBdf } from '../types.js';
+import { plainRead, plainWrite, type SimBar } from './bar-store.js';
 import { SimConfigSpace } from './config-space.js';
+import { MSI_ADDRESS, SimMsix } from './msix-emulation.js';
 import { SimDart } from './dart.js';
 import { fail } from './fail.js';
 import type { SimIrqState } from './irq-state.js';
@@ -17,8 +20,6 @@ import type { DeviceModel, ModelHost, SimRange } from './models/types.js';
 import type { SimScheduler } from './scheduler.js';
 import { HOST_PAGE_BYTES } from '../dext/contract.js';
 
-/** Synthetic MSI doorbell address the sim's ConfigureInterrupts programs. */
-const MSI_ADDRESS = 0xfee0_0000;
 
 /** @internal What the function needs from a connected user client. */
 export interface SimClientLink {
@@ -28,21 +29,6 @@ export interface SimClientLink {
   providerGone(): void;
 }
 
-/** @internal One implemented BAR. */
-export interface SimBar {
-  readonly index: number;
-  /** Index among implemented BARs (`_CopyDeviceMemoryWithIndex`). */
-  readonly memIdx: number;
-  readonly sizeBytes: number;
-  readonly type: number;
-  /** Backing store, rounded up to 16 KiB (the mapping length). */
-  readonly buffer: SharedArrayBuffer;
-  readonly traps: readonly SimRange[];
-  readonly u8: Uint8Array;
-  readonly u16: Uint16Array;
-  readonly u32: Uint32Array;
-  readonly u64: BigUint64Array;
-}
 
 /** Introspection view of a simulated function (device model + dext state). */
 export interface SimFunction {
@@ -87,14 +73,6 @@ export interface SimFunctionInit {
   multiFunction: boolean;
 }
 
-interface MsixLayout {
-  cap: number;
-  entries: number;
-  tableBar: number;
-  tableOffset: number;
-  pbaBar: number;
-  pbaOffset: number;
-}
 
 /** @internal Implementation of {@link SimFunction}. */
 export class SimFunctionImpl implements SimFunction {
@@ -107,7 +85,7 @@ export class SimFunctionImpl implements SimFunction {
   readonly resetLog: ('flr' | 'hot')[] = [];
   readonly #powerOn: Uint8Array;
   readonly #scheduler: SimScheduler;
-  readonly #msix: MsixLayout | undefined;
+  readonly #msix: SimMsix | undefined;
   #intxLevel = false;
   dmaFaultCount = 0;
   signalCount = 0;
@@ -125,32 +103,26 @@ export class SimFunctionImpl implements SimFunction {
     this.#scheduler = init.scheduler;
     this.device.buildConfig(this.cfg, init.barAddress);
     if (init.multiFunction) this.cfg.set(Cfg.HEADER_TYPE, 1, this.cfg.bytes[Cfg.HEADER_TYPE]! | 0x80);
-    this.#msix = this.#findMsix();
+    const layout = SimMsix.layout(this.cfg, this.device.bars);
     let memIdx = 0;
     for (const spec of this.device.bars) {
       const lengthBytes = Math.ceil(spec.sizeBytes / HOST_PAGE_BYTES) * HOST_PAGE_BYTES;
       const buffer = new SharedArrayBuffer(lengthBytes);
-      const traps = [...spec.traps];
-      const m = this.#msix;
-      if (m !== undefined && m.tableBar === spec.index) traps.push({ offsetBytes: m.tableOffset, lengthBytes: m.entries * 16 });
-      if (m !== undefined && m.pbaBar === spec.index) {
-        traps.push({ offsetBytes: m.pbaOffset, lengthBytes: Math.ceil(m.entries / 64) * 8 });
-      }
       this.bars.set(spec.index, {
         index: spec.index,
         memIdx: memIdx++,
         sizeBytes: spec.sizeBytes,
         type: spec.type,
         buffer,
-        traps,
+        traps: [...spec.traps, ...SimMsix.traps(layout, spec.index)],
         u8: new Uint8Array(buffer),
         u16: new Uint16Array(buffer),
         u32: new Uint32Array(buffer),
         u64: new BigUint64Array(buffer),
       });
     }
+    this.#msix = layout === undefined ? undefined : SimMsix.create(this.cfg, layout, this.bars, (v) => this.#deliverMsi(v));
     this.#powerOn = this.cfg.snapshot();
-    this.#resetMsixTable();
     this.device.attach(this.#host(init.timing));
   }
 
@@ -205,7 +177,7 @@ export class SimFunctionImpl implements SimFunction {
       this.#deliver(0);
     }
     const m = this.#msix;
-    if (m !== undefined && offsetBytes <= m.cap + 3 && offsetBytes + width > m.cap + 2) this.#msixFlushPending();
+    if (m !== undefined && offsetBytes <= m.controlOffset + 1 && offsetBytes + width > m.controlOffset) m.flush();
   }
 
   // ---- BARs ---------------------------------------------------------------
@@ -227,8 +199,7 @@ export class SimFunctionImpl implements SimFunction {
   /** Width-exact MMIO read (offset and alignment already checked). */
   mmioRead(bar: SimBar, offsetBytes: number, width: AccessWidth): bigint {
     if (this.fellOffBus) return width === 8 ? 0xffff_ffff_ffff_ffffn : BigInt((2 ** (8 * width)) - 1);
-    const m = this.#msix;
-    if (m !== undefined && this.#inMsix(m, bar.index, offsetBytes)) return plainRead(bar, offsetBytes, width);
+    if (this.#msix?.contains(bar.index, offsetBytes) === true) return plainRead(bar, offsetBytes, width);
     if (isTrapped(this.device.bars.find((s) => s.index === bar.index)?.traps ?? [], offsetBytes, width)) {
       return this.device.mmioRead(bar.index, offsetBytes, width);
     }
@@ -239,8 +210,8 @@ export class SimFunctionImpl implements SimFunction {
   mmioWrite(bar: SimBar, offsetBytes: number, width: AccessWidth, value: bigint): void {
     if (this.fellOffBus) return;
     const m = this.#msix;
-    if (m !== undefined && this.#inMsix(m, bar.index, offsetBytes)) {
-      this.#msixWrite(m, bar, offsetBytes, width, value);
+    if (m !== undefined && m.contains(bar.index, offsetBytes)) {
+      m.write(bar, offsetBytes, width, value);
       return;
     }
     if (isTrapped(this.device.bars.find((s) => s.index === bar.index)?.traps ?? [], offsetBytes, width)) {
@@ -259,22 +230,7 @@ export class SimFunctionImpl implements SimFunction {
    * registered (0 when the function has no interrupt at all).
    */
   configureInterrupts(n: number): number {
-    const m = this.#msix;
-    if (m !== undefined) {
-      const count = Math.min(n, m.entries);
-      const bar = this.bars.get(m.tableBar)!;
-      for (let i = 0; i < count; i++) {
-        const e = m.tableOffset + 16 * i;
-        Atomics.store(bar.u32, e / 4, MSI_ADDRESS);
-        Atomics.store(bar.u32, e / 4 + 1, 0);
-        Atomics.store(bar.u32, e / 4 + 2, i);
-        Atomics.store(bar.u32, e / 4 + 3, 0);
-      }
-      const flags = this.cfg.read(m.cap + Msix.FLAGS, 2);
-      this.cfg.set(m.cap + Msix.FLAGS, 2, (flags | Msix.FLAGS_ENABLE) & ~Msix.FLAGS_MASKALL);
-      this.#msixFlushPending();
-      return count;
-    }
+    if (this.#msix !== undefined) return this.#msix.configure(n);
     const msi = this.cfg.findCapability(CapId.MSI);
     if (msi !== 0) {
       const flags = this.cfg.read(msi + Msi.FLAGS, 2);
@@ -293,39 +249,21 @@ export class SimFunctionImpl implements SimFunction {
 
   /** True when MSI or MSI-X is enabled. */
   msiEnabled(): boolean {
-    const m = this.#msix;
-    if (m !== undefined && (this.cfg.read(m.cap + Msix.FLAGS, 2) & Msix.FLAGS_ENABLE) !== 0) return true;
+    if (this.#msix?.enabled === true) return true;
     const msi = this.cfg.findCapability(CapId.MSI);
     return msi !== 0 && (this.cfg.read(msi + Msi.FLAGS, 2) & Msi.FLAGS_ENABLE) !== 0;
   }
 
   msixPending(): IrqWords {
-    const words: IrqWords = [0n, 0n, 0n, 0n];
-    const m = this.#msix;
-    if (m === undefined) return words;
-    const bar = this.bars.get(m.pbaBar)!;
-    for (let w = 0; w < Math.min(4, Math.ceil(m.entries / 64)); w++) words[w] = Atomics.load(bar.u64, m.pbaOffset / 8 + w);
-    return words;
+    return this.#msix?.pending() ?? [0n, 0n, 0n, 0n];
   }
 
   #signal(vector: number): void {
     this.signalCount++;
     if (this.fellOffBus) return;
-    const m = this.#msix;
-    if (m !== undefined) {
-      const flags = this.cfg.read(m.cap + Msix.FLAGS, 2);
-      if ((flags & Msix.FLAGS_ENABLE) !== 0) {
-        if (vector < 0 || vector >= m.entries) return;
-        const table = this.bars.get(m.tableBar)!;
-        const masked = (flags & Msix.FLAGS_MASKALL) !== 0 || (Atomics.load(table.u32, (m.tableOffset + 16 * vector + 12) / 4) & 1) !== 0;
-        if (masked) {
-          const pba = this.bars.get(m.pbaBar)!;
-          Atomics.or(pba.u64, m.pbaOffset / 8 + (vector >>> 6), 1n << BigInt(vector & 63));
-          return;
-        }
-        this.#deliverMsi(vector);
-        return;
-      }
+    if (this.#msix?.enabled === true) {
+      this.#msix.signal(vector);
+      return;
     }
     const msi = this.cfg.findCapability(CapId.MSI);
     if (msi !== 0) {
@@ -363,74 +301,6 @@ export class SimFunctionImpl implements SimFunction {
   #deliver(vector: number): void {
     trace('pcipt:irq:raise', { bdf: this.bdf, vector });
     for (const c of this.clients) c.irq?.occurred(vector);
-  }
-
-  #findMsix(): MsixLayout | undefined {
-    const cap = this.cfg.findCapability(CapId.MSIX);
-    if (cap === 0) return undefined;
-    const table = this.cfg.read(cap + Msix.TABLE, 4);
-    const pba = this.cfg.read(cap + Msix.PBA, 4);
-    const layout = {
-      cap,
-      entries: (this.cfg.read(cap + Msix.FLAGS, 2) & Msix.FLAGS_QSIZE) + 1,
-      tableBar: table & Msix.BIR_MASK,
-      tableOffset: table & ~Msix.BIR_MASK,
-      pbaBar: pba & Msix.BIR_MASK,
-      pbaOffset: pba & ~Msix.BIR_MASK,
-    };
-    const ok = (bar: number, end: number) => {
-      const spec = this.device.bars.find((b) => b.index === bar);
-      return spec !== undefined && end <= spec.sizeBytes;
-    };
-    if (!ok(layout.tableBar, layout.tableOffset + 16 * layout.entries) || !ok(layout.pbaBar, layout.pbaOffset + 8)) return undefined;
-    return layout;
-  }
-
-  #inMsix(m: MsixLayout, bar: number, off: number): boolean {
-    if (bar === m.tableBar && off >= m.tableOffset && off < m.tableOffset + 16 * m.entries) return true;
-    return bar === m.pbaBar && off >= m.pbaOffset && off < m.pbaOffset + Math.ceil(m.entries / 64) * 8;
-  }
-
-  #msixWrite(m: MsixLayout, bar: SimBar, off: number, width: AccessWidth, value: bigint): void {
-    if (bar.index === m.pbaBar && off >= m.pbaOffset && off < m.pbaOffset + Math.ceil(m.entries / 64) * 8) return; // PBA is read-only
-    plainWrite(bar, off, width, value);
-    this.#msixFlushPending();
-  }
-
-  /** Delivers pending PBA vectors whose entries are now unmasked (function enabled, not masked). */
-  #msixFlushPending(): void {
-    const m = this.#msix;
-    if (m === undefined) return;
-    const flags = this.cfg.read(m.cap + Msix.FLAGS, 2);
-    if ((flags & Msix.FLAGS_ENABLE) === 0 || (flags & Msix.FLAGS_MASKALL) !== 0) return;
-    const pba = this.bars.get(m.pbaBar)!;
-    const table = this.bars.get(m.tableBar)!;
-    for (let w = 0; w < Math.ceil(m.entries / 64); w++) {
-      let bits = Atomics.load(pba.u64, m.pbaOffset / 8 + w);
-      while (bits !== 0n) {
-        const b = ctz64(bits);
-        bits &= bits - 1n;
-        const v = 64 * w + b;
-        if ((Atomics.load(table.u32, (m.tableOffset + 16 * v + 12) / 4) & 1) !== 0) continue;
-        Atomics.and(pba.u64, m.pbaOffset / 8 + w, ~(1n << BigInt(b)) & 0xffff_ffff_ffff_ffffn);
-        this.#deliverMsi(v);
-      }
-    }
-  }
-
-  #resetMsixTable(): void {
-    const m = this.#msix;
-    if (m === undefined) return;
-    const table = this.bars.get(m.tableBar)!;
-    for (let i = 0; i < m.entries; i++) {
-      const e = (m.tableOffset + 16 * i) / 4;
-      Atomics.store(table.u32, e, 0);
-      Atomics.store(table.u32, e + 1, 0);
-      Atomics.store(table.u32, e + 2, 0);
-      Atomics.store(table.u32, e + 3, 1); // masked at power-on
-    }
-    const pba = this.bars.get(m.pbaBar)!;
-    for (let w = 0; w < Math.ceil(m.entries / 64); w++) Atomics.store(pba.u64, m.pbaOffset / 8 + w, 0n);
   }
 
   // ---- DMA ----------------------------------------------------------------
@@ -481,7 +351,7 @@ export class SimFunctionImpl implements SimFunction {
   reset(kind: 'flr' | 'hot'): void {
     const saved = this.cfg.snapshot();
     const m = this.#msix;
-    const table = m === undefined ? undefined : this.bars.get(m.tableBar)!.u8.slice(m.tableOffset, m.tableOffset + 16 * m.entries);
+    const table = m?.tableBytes();
     this.device.reset();
     this.cfg.load(this.#powerOn);
     const keep = (off: number, len: number) => this.cfg.bytes.set(saved.subarray(off, off + len), off);
@@ -493,12 +363,12 @@ export class SimFunctionImpl implements SimFunction {
     this.cfg.bytes[Cfg.HEADER_TYPE] = saved[Cfg.HEADER_TYPE]!;
     const msi = this.cfg.findCapability(CapId.MSI);
     if (msi !== 0) keep(msi + 2, 22);
-    if (m !== undefined) keep(m.cap + 2, 2);
+    if (m !== undefined) keep(m.controlOffset, 2);
     const exp = this.cfg.findCapability(CapId.EXP);
     if (exp !== 0) keep(exp + 8, 2);
     this.#intxLevel = false;
-    this.#resetMsixTable();
-    if (m !== undefined && table !== undefined) this.bars.get(m.tableBar)!.u8.set(table, m.tableOffset);
+    m?.reset();
+    if (m !== undefined && table !== undefined) m.restoreTable(table);
     this.resetLog.push(kind);
   }
 
@@ -524,51 +394,7 @@ export class SimFunctionImpl implements SimFunction {
   }
 }
 
-/** BAR type bits GetBARInfo reports (what ConfigRead synthesises at 0x10–0x24). */
-export function barTypeBits(type: number): number {
-  return type & (BarType.io | BarType.mem64 | BarType.prefetch);
-}
-
 function isTrapped(traps: readonly SimRange[], off: number, width: number): boolean {
   for (const t of traps) if (off < t.offsetBytes + t.lengthBytes && off + width > t.offsetBytes) return true;
   return false;
-}
-
-/** @internal Plain little-endian load from a BAR's store (naturally aligned). */
-export function plainRead(bar: SimBar, off: number, width: AccessWidth): bigint {
-  switch (width) {
-    case 1:
-      return BigInt(Atomics.load(bar.u8, off));
-    case 2:
-      return BigInt(Atomics.load(bar.u16, off >> 1));
-    case 4:
-      return BigInt(Atomics.load(bar.u32, off >> 2));
-    default:
-      return Atomics.load(bar.u64, off >> 3);
-  }
-}
-
-/** @internal Plain little-endian store to a BAR's store (naturally aligned). */
-export function plainWrite(bar: SimBar, off: number, width: AccessWidth, value: bigint): void {
-  switch (width) {
-    case 1:
-      Atomics.store(bar.u8, off, Number(value & 0xffn));
-      return;
-    case 2:
-      Atomics.store(bar.u16, off >> 1, Number(value & 0xffffn));
-      return;
-    case 4:
-      Atomics.store(bar.u32, off >> 2, Number(value & 0xffff_ffffn));
-      return;
-    default:
-      Atomics.store(bar.u64, off >> 3, BigInt.asUintN(64, value));
-  }
-}
-
-/** Count of trailing zeros of a non-zero 64-bit word. */
-function ctz64(x: bigint): number {
-  const lo = Number(x & 0xffff_ffffn);
-  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
-  const hi = Number((x >> 32n) & 0xffff_ffffn);
-  return 32 + 31 - Math.clz32(hi & -hi);
 }

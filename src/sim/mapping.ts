@@ -6,7 +6,8 @@
 import { PassthroughError } from '../errors.js';
 import type { MappedMemory } from '../dext/contract.js';
 import type { AccessWidth, Bdf } from '../types.js';
-import { plainRead, plainWrite, type SimBar, type SimFunctionImpl } from './function.js';
+import { plainRead, plainWrite, type SimBar } from './bar-store.js';
+import type { SimFunctionImpl } from './function.js';
 import type { SimRange } from './models/types.js';
 
 /** @internal Typed views over a plain store (same shape as a BAR's). */

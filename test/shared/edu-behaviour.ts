@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { EDU_CHECKS, eduCanRun, type EduAccess } from '../fixtures/vm-edu-checks.js';
 
 export type { EduAccess } from '../fixtures/vm-edu-checks.js';
-export { EDU_CHECKS, runEduChecks } from '../fixtures/vm-edu-checks.js';
 
 /**
  * Registers the edu behaviour tests under `label`.

@@ -14,13 +14,39 @@
  */
 import { PassthroughError, type SerializedError } from '../../errors.js';
 import { markServerGone, requestUnmapAsync } from '../../fastpath/index.js';
-import type { SupervisedDevice } from './device.js';
+import type { TracePoint } from '../../trace.js';
+import type { Bdf } from '../../types.js';
+import type { BackendHost } from '../../vfio/backend.js';
+import type { ActivateResult, TeardownReport } from '../protocol.js';
+import type { ResolvedOptions } from './options.js';
+import type { Ownership } from './ownership.js';
+import type { DeviceWorker } from './workers.js';
+
+/** What teardown touches of a supervised device (device.ts's SupervisedDevice). */
+export interface TeardownSubject {
+  readonly id: string;
+  readonly bdf: Bdf;
+  readonly control: SharedArrayBuffer;
+  readonly activation: ActivateResult | undefined;
+  worker: DeviceWorker | undefined;
+  deviceState: string;
+  onStopped: (() => void) | undefined;
+  releaseWindows(): void;
+  readonly ctx: {
+    readonly opts: ResolvedOptions;
+    readonly host: BackendHost;
+    readonly ownership: Ownership;
+    readonly teardowns: Record<string, TeardownReport>;
+    publish(name: TracePoint, payload: Record<string, unknown>): void;
+    emit(event: 'restart' | 'faulted' | 'worker-exit', payload: unknown): void;
+  };
+}
 
 /** How long stop waits for the worker's last notification after its shutdown ack. */
 const LAST_NOTICE_MS = 250;
 
 /** The machine's `workerLost`: the worker is gone; runs before the restart decision. */
-export function workerLost(d: SupervisedDevice, exitCode: number, error: SerializedError | undefined): void {
+export function workerLost(d: TeardownSubject, exitCode: number, error: SerializedError | undefined): void {
   markServerGone(d.control);
   d.worker?.rpc.failAll(
     new PassthroughError('PT_ERR_WORKER_EXITED', `device worker of ${d.id} exited (code ${exitCode})`, { deviceId: d.id, bdf: d.bdf, exitCode }),
@@ -42,7 +68,7 @@ export function workerLost(d: SupervisedDevice, exitCode: number, error: Seriali
 }
 
 /** The machine's `stopWorker`: ordered shutdown, then terminate; never rejects for a dead worker. */
-export async function stopWorker(d: SupervisedDevice): Promise<void> {
+export async function stopWorker(d: TeardownSubject): Promise<void> {
   d.releaseWindows();
   const worker = d.worker;
   let clean = false;

@@ -11,7 +11,7 @@ import type { CommandContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 
 /** The `driver-status --json` document: the backend's {@link BackendStatus}. */
-export type DriverStatusDocument = BackendStatus;
+type DriverStatusDocument = BackendStatus;
 
 /** The iokit answer on a platform without IOKit (never touches koffi). */
 export function unsupportedPlatformStatus(platform: string = process.platform): BackendStatus {

@@ -39,19 +39,21 @@ function setup(counts: Record<number, number> = { 0: 1, 1: 8, 2: 16 }) {
 }
 
 describe('hostControlForHandle', () => {
-  it('switches the host between MSI-X, INTx, MSI and none with VFIO setIrqs, the old mode off first', async () => {
+  it('switches the host between MSI-X, INTx and MSI with VFIO setIrqs, the old mode off first; adds vectors without a gap', async () => {
     const { control, calls, info } = setup();
     await control.setIrqs('intx', 1);
     expect(calls.splice(0)).toEqual(['msix 0+0', 'intx 0+1']);
-    await control.setIrqs('msi', 6);
-    expect(calls.splice(0)).toEqual(['intx 0+0', 'msi 0+6']);
-    await control.setIrqs('msi', 2); // a new count: off, then exactly the new vectors
-    expect(calls.splice(0)).toEqual(['msi 0+0', 'msi 0+2']);
+    await control.setIrqs('msi', 2);
+    expect(calls.splice(0)).toEqual(['intx 0+0', 'msi 0+2']);
+    await control.setIrqs('msi', 6); // more vectors in the same mode: only the missing ones
+    expect(calls.splice(0)).toEqual(['msi 2+4']);
+    await control.setIrqs('msi', 1); // fewer: nothing to do (extra host vectors are harmless)
+    expect(calls.splice(0)).toEqual([]);
+    await control.setIrqs('none', 0); // the host stays enabled: no window when the guest turns it back on
+    expect(calls.splice(0)).toEqual([]);
+    expect(info).toEqual({ irqMode: 'msi', irqVectors: 6 });
     await control.setIrqs('msix', 64); // capped by what the function offers
     expect(calls.splice(0)).toEqual(['msi 0+0', 'msix 0+16']);
-    await control.setIrqs('none', 0);
-    expect(calls.splice(0)).toEqual(['msix 0+0']);
-    expect(info.irqMode).toBe('none');
   });
 
   it('refuses a mode the function does not have, touching nothing', async () => {

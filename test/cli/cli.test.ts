@@ -63,22 +63,24 @@ describe('pcipt basics', () => {
     expect(doc.error.context.input).toBe('00:zz.0');
   });
 
-  it('a runtime error (unknown function) → exit 1 with its code', async () => {
+  it('an unknown function → exit 3 (not found) with its code', async () => {
     const run = await runCli(['info', '00:1f.7', '--json']);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(3);
     expect((parseJson(run) as { error: { code: string } }).error.code).toBe('PT_ERR_NOT_FOUND');
   });
 
-  it.skipIf(process.platform === 'darwin')('iokit off macOS → exit 3 (driver-status explains, other commands fail)', async () => {
+  it.skipIf(process.platform === 'darwin')('iokit off macOS → exit 4 from every command (driver-status explains, the others fail alike)', async () => {
     const status = await runCli(['--backend', 'iokit', 'driver-status']);
-    expect(status.code).toBe(3);
+    expect(status.code).toBe(4);
     expect(status.stdout).toContain('macOS-only');
     const statusJson = await runCli(['--backend', 'iokit', 'driver-status', '--json']);
-    expect(statusJson.code).toBe(3);
+    expect(statusJson.code).toBe(4);
     expect(parseJson(statusJson)).toMatchObject({ backend: 'iokit', ready: false, state: 'unsupported-platform' });
-    const ls = await runCli(['--backend', 'iokit', 'ls', '--json']);
-    expect(ls.code).toBe(3);
-    expect((parseJson(ls) as { error: { code: string } }).error.code).toBe('PT_ERR_PLATFORM');
+    for (const args of [['ls'], ['demo'], ['info', '00:10.0'], ['dump-config', '00:10.0'], ['top', '--count', '1']]) {
+      const run = await runCli(['--backend', 'iokit', ...args, '--json']);
+      expect(run.code, args.join(' ')).toBe(4);
+      expect((parseJson(run) as { error: { code: string } }).error.code).toBe('PT_ERR_PLATFORM');
+    }
   });
 
   it('--machine with a non-sim backend is a usage error', async () => {
@@ -91,6 +93,20 @@ describe('colour', () => {
     const run = await runCli(['ls'], { FORCE_COLOR: '1' });
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(ESC);
+  });
+
+  it('--color=always wins over NO_COLOR (a per-invocation flag beats the environment)', async () => {
+    expect((await runCli(['--color=always', 'ls'], { NO_COLOR: '1' })).stdout).toContain(ESC);
+    expect((await runCli(['ls', '--color'], { NO_COLOR: '1' })).stdout).toContain(ESC);
+    expect((await runCli(['--color=never', 'ls'], { FORCE_COLOR: '1' })).stdout).not.toContain(ESC);
+    expect((await runCli(['--color=auto', 'ls'], { NO_COLOR: '1', FORCE_COLOR: '1' })).stdout).not.toContain(ESC);
+  });
+
+  it('--color=WHEN is validated: anything but always, never or auto is a usage error', async () => {
+    const run = await runCli(['--color=yes', 'ls', '--json']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).not.toContain(ESC);
+    expect((parseJson(run) as { error: { message: string } }).error.message).toContain('--color must be always, never or auto');
   });
 
   it('NO_COLOR wins over FORCE_COLOR: no escape codes anywhere', async () => {

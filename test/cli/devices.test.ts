@@ -51,12 +51,28 @@ describe('list-devices', () => {
     expect((parseJson(run) as { bdf: string }[]).map((d) => d.bdf)).toEqual(['0000:05:00.0']);
   });
 
-  it('a broken machine file is a runtime error naming the field', async () => {
+  it('a broken machine file is a usage error naming the field; a missing one is not found', async () => {
     const file = join(tmp, 'bad.json');
     writeFileSync(file, JSON.stringify({ functions: [{ bdf: '0000:05:00.0', model: 'toaster' }] }));
     const run = await runCli(['--machine', file, 'ls']);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/functions\[0\]\.model/);
+    writeFileSync(file, '{ not json');
+    expect((await runCli(['--machine', file, 'demo'])).code).toBe(2);
+    const missing = await runCli(['--machine', join(tmp, 'nope.json'), 'ls', '--json']);
+    expect(missing.code).toBe(3);
+    expect((parseJson(missing) as { error: { code: string } }).error.code).toBe('PT_ERR_NOT_FOUND');
+  });
+
+  it('PCIPT_MACHINE is the default machine; --machine wins over it', async () => {
+    const one = join(tmp, 'env-one.json');
+    const two = join(tmp, 'env-two.json');
+    writeFileSync(one, JSON.stringify({ functions: [{ bdf: '0000:06:00.0', model: 'edu' }] }));
+    writeFileSync(two, JSON.stringify({ functions: [{ bdf: '0000:07:00.0', model: 'edu' }] }));
+    const env = parseJson(await runCli(['ls', '--json'], { PCIPT_MACHINE: one })) as { bdf: string }[];
+    expect(env.map((d) => d.bdf)).toEqual(['0000:06:00.0']);
+    const flag = parseJson(await runCli(['--machine', two, 'ls', '--json'], { PCIPT_MACHINE: one })) as { bdf: string }[];
+    expect(flag.map((d) => d.bdf)).toEqual(['0000:07:00.0']);
   });
 });
 
@@ -141,5 +157,27 @@ describe('dump-config', () => {
     expect(doc.sizeBytes).toBe(64);
     expect(doc.hex.slice(0, 8)).toBe('3412e811');
     expect(doc.dump.split('\n')[1]).toBe('00: 34 12 e8 11 00 00 10 00 10 00 ff 00 00 00 00 00');
+  });
+
+  it('--size is exact: 4096 gives 4096 bytes even when extended space is zero, and lspci still reads it', async () => {
+    const plain = await runCli(['dump-config', '00:10.0']);
+    expect(plain.stdout.trimEnd().split('\n')).toHaveLength(17); // edu has no extended space: 256 by default
+    const run = await runCli(['dump-config', '00:10.0', '--size', '4096']);
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(1 + 256);
+    expect(lines.at(-1)).toMatch(/^ff0: (00 ){15}00$/);
+    const doc = parseJson(await runCli(['dump-config', '00:10.0', '--size', '4096', '--json'])) as { sizeBytes: number; hex: string };
+    expect(doc.sizeBytes).toBe(4096);
+    expect(doc.hex).toHaveLength(8192);
+    const file = join(tmp, 'edu-4k.dump');
+    writeFileSync(file, run.stdout);
+    expect(lspci(['-F', file, '-n'])).toMatch(/^00:10\.0 00ff: 1234:11e8 \(rev 10\)$/m);
+  });
+
+  it('--size must be 64, 256 or 4096 (usage error, exit 2)', async () => {
+    const run = await runCli(['dump-config', '00:10.0', '--size', '128', '--json']);
+    expect(run.code).toBe(2);
+    expect((parseJson(run) as { error: { code: string } }).error.code).toBe('PT_ERR_INVALID_ARGUMENT');
   });
 });

@@ -95,16 +95,23 @@ describe('macOS mapping', () => {
 });
 
 describe('exit codes and colour', () => {
-  it('maps errors to 1, 2 and 3', () => {
-    expect(exitCodeFor(new PassthroughError('PT_ERR_NOT_FOUND', 'x'))).toBe(1);
+  it('maps errors to the table: runtime 1, usage 2, not found 3, unavailable 4, permission 5, in use 6', () => {
+    expect(exitCodeFor(new PassthroughError('PT_ERR_IO', 'x'))).toBe(1);
     expect(exitCodeFor(new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'x'))).toBe(1);
     expect(exitCodeFor(usageError('x'))).toBe(2);
     expect(exitCodeFor(new PassthroughError('PT_ERR_INVALID_BDF', 'x'))).toBe(2);
-    expect(exitCodeFor(new PassthroughError('PT_ERR_PLATFORM', 'x'))).toBe(3);
-    expect(exitCodeFor(new PassthroughError('PT_ERR_VFIO_UNAVAILABLE', 'x'))).toBe(3);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_NOT_FOUND', 'x'))).toBe(3);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_CONNECT_FAILED', 'x'))).toBe(3);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_PLATFORM', 'x'))).toBe(4);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_VFIO_UNAVAILABLE', 'x'))).toBe(4);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_PERMISSION', 'x'))).toBe(5);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_DUPLICATE_OWNER', 'x'))).toBe(6);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_GROUP_NOT_VIABLE', 'x'))).toBe(6);
+    // A usage mark wins over the code's own row (a --machine file that is missing a field).
+    expect(exitCodeFor(new PassthroughError('PT_ERR_NOT_FOUND', 'x', { usage: true }))).toBe(2);
   });
 
-  it('colour: TTY on, NO_COLOR (non-empty) off, FORCE_COLOR on for pipes, flags win', () => {
+  it('colour: the command line wins, then NO_COLOR, then FORCE_COLOR, then the TTY', () => {
     const tty = { write() {}, isTTY: true };
     const pipe = { write() {} };
     expect(colorEnabled(tty, {}, undefined)).toBe(true);
@@ -112,10 +119,15 @@ describe('exit codes and colour', () => {
     expect(colorEnabled(tty, { NO_COLOR: '1' }, undefined)).toBe(false);
     expect(colorEnabled(tty, { NO_COLOR: '' }, undefined)).toBe(true);
     expect(colorEnabled(pipe, { FORCE_COLOR: '1' }, undefined)).toBe(true);
-    expect(colorEnabled(pipe, { FORCE_COLOR: '0' }, undefined)).toBe(false);
-    expect(colorEnabled(tty, {}, false)).toBe(false);
-    expect(colorEnabled(pipe, { NO_COLOR: '1' }, true)).toBe(false);
-    expect(colorEnabled(pipe, {}, true)).toBe(true);
+    expect(colorEnabled(pipe, { FORCE_COLOR: '' }, undefined)).toBe(false);
+    expect(colorEnabled(tty, { FORCE_COLOR: '0' }, undefined)).toBe(false);
+    expect(colorEnabled(tty, { FORCE_COLOR: 'false' }, undefined)).toBe(false);
+    expect(colorEnabled(pipe, { NO_COLOR: '1', FORCE_COLOR: '1' }, undefined)).toBe(false);
+    expect(colorEnabled(tty, {}, 'never')).toBe(false);
+    expect(colorEnabled(pipe, { NO_COLOR: '1' }, 'always')).toBe(true);
+    expect(colorEnabled(pipe, {}, 'always')).toBe(true);
+    expect(colorEnabled(tty, { NO_COLOR: '1' }, 'auto')).toBe(false);
+    expect(colorEnabled(tty, {}, 'auto')).toBe(true);
   });
 });
 

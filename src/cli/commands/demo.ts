@@ -8,7 +8,6 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { DeviceHandle } from '../../actors/device-handle.js';
-import { createSupervisor } from '../../actors/supervisor.js';
 import { PassthroughError, toPassthroughError } from '../../errors.js';
 import {
   mergeCounters,
@@ -60,11 +59,7 @@ export interface DemoDocument {
 export async function demoCommand(ctx: CommandContext, opts: { iterations: number }): Promise<number> {
   const { output } = ctx;
   const tracing = TRACE_POINT_NAMES.some(traceEnabled);
-  const sup = await createSupervisor({
-    backend: ctx.options.backend,
-    ...(ctx.options.machine === undefined ? {} : { machine: ctx.options.machine }),
-    traceWorkers: tracing,
-  });
+  const sup = await ctx.createSupervisor({ traceWorkers: tracing });
   try {
     const functions = (await sup.listFunctions()).filter((f) => f.attachable);
     if (functions.length === 0) {

@@ -161,3 +161,30 @@ export const DEMO_SCHEMA: JsonSchema = obj({
   counters: { type: 'object' },
   slowPathLatency: HISTOGRAM_SUMMARY,
 });
+
+const rateOrNull: JsonSchema = { type: ['number', 'null'], minimum: 0 };
+
+/** One line of `top --json`: a refresh, with every watched device. */
+export const TOP_LINE_SCHEMA: JsonSchema = obj({
+  timeMs: { type: 'number', minimum: 0 },
+  devices: {
+    type: 'array',
+    items: obj({
+      supervisor: int(),
+      id: str,
+      bdf: { type: 'string', pattern: BDF_PATTERN },
+      state: str,
+      restarts: int(),
+      irqsPerSec: rateOrNull,
+      irqsRaised: int(),
+      irqsDelivered: int(),
+      irqsCoalesced: int(),
+      irqsMasked: int(),
+      mmioPerSec: rateOrNull,
+      mmioTrapped: int(),
+      configPerSec: rateOrNull,
+      configCycles: int(),
+      errors: int(),
+    }),
+  },
+});

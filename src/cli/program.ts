@@ -185,6 +185,7 @@ Examples:
     .option('--device <bdf>', 'attach and watch this function (repeatable; default: every attachable one when no workload)', collect)
     .option('--interval-ms <ms>', 'refresh interval', positiveInt('--interval-ms'), 1000)
     .option('--count <n>', 'stop after this many refreshes', positiveInt('--count'))
+    .option('--call-timeout-ms <ms>', "deadline of each control call of top's own supervisor (default 5000)", positiveInt('--call-timeout-ms'))
     .addHelpText('after', `
 On a terminal the table is redrawn in place; q or Ctrl-C quits. On a pipe, or with --json,
 one line per device per refresh (JSON lines under --json). With a workload, top watches the

@@ -28,6 +28,8 @@ export interface TopCliOptions {
   device?: string[];
   intervalMs: number;
   count?: number;
+  /** Deadline of each control call (attach steps included) of top's own supervisor. */
+  callTimeoutMs?: number;
 }
 
 /** Runs a nested pcipt command line, reporting each supervisor it creates; returns its exit code. */
@@ -72,7 +74,7 @@ export async function topCommand(ctx: CommandContext, workload: string[], opts: 
   const buffered = tailBuffer(256 * 1024);
 
   if (workload.length === 0) {
-    own = await ctx.createSupervisor();
+    own = await ctx.createSupervisor(opts.callTimeoutMs === undefined ? {} : { callTimeoutMs: opts.callTimeoutMs });
     sources.push(own);
     try {
       await attachForTop(ctx, own, opts.device);

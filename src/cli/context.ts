@@ -13,6 +13,7 @@ import { loadSimMachine, type SimMachineDescription } from '../sim/index.js';
 import { toBdf, type Bdf } from '../types.js';
 import { asUsageError, usageError } from './exit-codes.js';
 import type { CliOutput, ColorMode } from './io.js';
+import { loadPciIds, type PciIds } from './pci-names.js';
 
 /** Options that apply to every command. */
 export interface GlobalOptions {
@@ -42,6 +43,8 @@ export interface CommandContext {
   withBackend<T>(fn: (host: BackendHost) => Promise<T>): Promise<T>;
   /** Backend options for createSupervisor / createBackendHost (sim: the parsed machine). */
   backendOptions(): Record<string, unknown>;
+  /** pci.ids names (PCI_IDS, else the system's); a PCI_IDS that cannot be read is reported once on stderr. */
+  names(): PciIds;
   /** Creates a supervisor on the selected backend (and machine), announced to the hooks. The caller closes it. */
   createSupervisor(options?: Omit<SupervisorOptions, 'backend' | 'machine'>): Promise<Supervisor>;
 }
@@ -73,10 +76,19 @@ export function createCommandContext(options: GlobalOptions, output: CliOutput, 
     machine ??= loadMachineOption(options.machine);
     return { machine };
   };
+  let warned = false;
   return {
     options,
     output,
     backendOptions,
+    names(): PciIds {
+      const ids = loadPciIds(output.streams.env);
+      if (ids.problem !== undefined && !warned) {
+        warned = true;
+        output.log(`pcipt: ${ids.problem}`);
+      }
+      return ids;
+    },
     async withBackend<T>(fn: (host: BackendHost) => Promise<T>): Promise<T> {
       if (options.backend === 'iokit' && process.platform !== 'darwin') throw iokitPlatformError();
       const host = await createBackendHost(options.backend, backendOptions());

@@ -49,29 +49,35 @@ export const DRIVER_STATUS_SCHEMA: JsonSchema = obj({
   details: { type: 'array', items: str },
 });
 
-/** `info --json`: QMP query-pci PciDeviceInfo plus irq and capabilities. */
-export const PCI_INFO_SCHEMA: JsonSchema = obj({
-  bdf: { type: 'string', pattern: BDF_PATTERN },
-  domain: int(),
-  bus: int(),
-  slot: int(),
-  function: int(),
-  class_info: obj({ class: int(), desc: str }),
-  id: obj({ vendor: int(), device: int(), subsystem: int(), 'subsystem-vendor': int() }),
-  revision: int(),
-  prog_if: int(),
-  irq_pin: int(),
-  regions: {
-    type: 'array',
-    items: obj({ bar: int(), type: { enum: ['memory', 'io'] }, size: int(1), prefetch: bool, mem_type_64: bool }),
+/** `info --json`: QMP query-pci's PciDeviceInfo, then pcipt's fields. */
+export const PCI_INFO_SCHEMA: JsonSchema = obj(
+  {
+    bus: int(),
+    slot: int(),
+    function: int(),
+    class_info: obj({ class: { type: 'integer', minimum: 0, maximum: 0xffff }, desc: str }, ['class']),
+    id: obj({ vendor: int(), device: int(), subsystem: int(), 'subsystem-vendor': int() }, ['vendor', 'device']),
+    irq: int(),
+    irq_pin: { type: 'integer', minimum: 0, maximum: 4 },
+    qdev_id: str,
+    regions: {
+      type: 'array',
+      items: obj({ bar: int(), type: { enum: ['memory', 'io'] }, address: int(), size: int(1), prefetch: bool, mem_type_64: bool }, ['bar', 'type', 'address', 'size']),
+    },
+    bdf: { type: 'string', pattern: BDF_PATTERN },
+    domain: int(),
+    revision: int(),
+    prog_if: int(),
+    name: str,
+    interrupts: obj({
+      intx: bool,
+      msi: { type: ['object', 'null'], required: ['vectors', 'is64', 'maskable', 'offset'] },
+      msix: { type: ['object', 'null'], required: ['vectors', 'tableBar', 'tableOffset', 'pbaBar', 'pbaOffset', 'offset'] },
+    }),
+    capabilities: { type: 'array', items: obj({ id: int(), offset: int(), name: str, extended: bool }) },
   },
-  irq: obj({
-    intx: bool,
-    msi: { type: ['object', 'null'], required: ['vectors', 'is64', 'maskable', 'offset'] },
-    msix: { type: ['object', 'null'], required: ['vectors', 'tableBar', 'tableOffset', 'pbaBar', 'pbaOffset', 'offset'] },
-  }),
-  capabilities: { type: 'array', items: obj({ id: int(), offset: int(), name: str, extended: bool }) },
-});
+  ['bus', 'slot', 'function', 'class_info', 'id', 'irq_pin', 'qdev_id', 'regions', 'bdf', 'domain', 'revision', 'prog_if', 'name', 'interrupts', 'capabilities'],
+);
 
 /** `dump-config --json`. */
 export const DUMP_CONFIG_SCHEMA: JsonSchema = obj({

@@ -4,7 +4,7 @@ import { functionsFromIokit, deviceListEntries } from '../../src/cli/commands/li
 import { statusWithExtension, unsupportedPlatformStatus } from '../../src/cli/commands/driver-status.js';
 import { exitCodeFor, usageError } from '../../src/cli/exit-codes.js';
 import { colorEnabled } from '../../src/cli/io.js';
-import { className, capabilityName } from '../../src/cli/pci-names.js';
+import { className, capabilityName, loadPciIds } from '../../src/cli/pci-names.js';
 import { buildPciInfo, formatSize, walkExtendedCapabilities } from '../../src/cli/query-pci.js';
 import { PassthroughError } from '../../src/errors.js';
 import { driverStatusFromList } from '../../src/iokit/driver-status.js';
@@ -29,16 +29,29 @@ describe('query-pci record', () => {
     le(cfg, 0x58, 4, 0x2000 | 2); // PBA BAR2+0x2000
     le(cfg, 0x100, 4, 0x0001 | (1 << 16) | (0x148 << 20)); // AER → 0x148
     le(cfg, 0x148, 4, 0x0003 | (1 << 16)); // DSN, end
+    le(cfg, 0x10, 4, 0xfea04004); // BAR0: 64-bit memory at 0x1_fea04000
+    le(cfg, 0x14, 4, 0x1);
+    le(cfg, 0x3c, 1, 10);
     const r = buildPciInfo('0000:04:00.0', cfg, [{ bar: 0, type: 'memory', sizeBytes: 16384, prefetch: false, mem64: true }]);
     expect(r).toMatchObject({
       bus: 4,
       slot: 0,
       class_info: { class: 0x0108, desc: 'Non-Volatile memory controller' },
-      id: { vendor: 0x144d, device: 0xa808 },
+      id: { vendor: 0x144d, device: 0xa808, subsystem: 0, 'subsystem-vendor': 0 },
+      irq: 10,
+      irq_pin: 1,
+      qdev_id: '',
       prog_if: 2,
-      irq: { intx: true, msi: null, msix: { vectors: 33, tableBar: 0, tableOffset: 0x3000, pbaBar: 2, pbaOffset: 0x2000 } },
-      regions: [{ bar: 0, type: 'memory', size: 16384, prefetch: false, mem_type_64: true }],
+      interrupts: { intx: true, msi: null, msix: { vectors: 33, tableBar: 0, tableOffset: 0x3000, pbaBar: 2, pbaOffset: 0x2000 } },
+      regions: [{ bar: 0, type: 'memory', address: 0x1_fea0_4000, size: 16384, prefetch: false, mem_type_64: true }],
     });
+    // I/O BARs carry no prefetch / mem_type_64 (QMP omits them); no pin means no irq field.
+    le(cfg, 0x18, 4, 0xc001);
+    le(cfg, 0x3d, 1, 0);
+    const io = buildPciInfo('0000:04:00.0', cfg, [{ bar: 2, type: 'io', sizeBytes: 32, prefetch: false, mem64: false }]);
+    expect(io.regions).toEqual([{ bar: 2, type: 'io', address: 0xc000, size: 32 }]);
+    expect('irq' in io).toBe(false);
+    le(cfg, 0x3d, 1, 1);
     expect(r.capabilities.map((c) => [c.offset, c.name, c.extended])).toEqual([
       [0x40, 'Express', false],
       [0x50, 'MSI-X', false],
@@ -51,7 +64,7 @@ describe('query-pci record', () => {
     expect(walkExtendedCapabilities(cfg.subarray(0, 256))).toEqual([]);
     // A 64-byte header (unprivileged sysfs) has ids and class but no capability list to walk.
     const header = buildPciInfo('0000:04:00.0', cfg.slice(0, 64), []);
-    expect(header).toMatchObject({ id: { vendor: 0x144d }, capabilities: [], irq: { intx: true, msi: null, msix: null } });
+    expect(header).toMatchObject({ id: { vendor: 0x144d }, capabilities: [], interrupts: { intx: true, msi: null, msix: null } });
   });
 
   it('names and sizes', () => {
@@ -89,8 +102,10 @@ describe('macOS mapping', () => {
     ]);
     expect(fns[0]).toMatchObject({ attachable: true, driver: 'VFIOUserPCIDriver', details: { root: 'pcic0-bridge', sharedBdf: true } });
     expect(fns[1]).toMatchObject({ attachable: false, driver: undefined });
-    const entries = deviceListEntries(fns, { PCI_IDS: '/nonexistent' });
-    expect(entries[1]).toMatchObject({ driver: null, className: 'Audio device', name: 'Audio device' });
+    const ids = loadPciIds({ PCI_IDS: '/nonexistent' });
+    expect(ids.problem).toContain('PCI_IDS=/nonexistent: cannot read it (ENOENT)');
+    const entries = deviceListEntries(fns, ids);
+    expect(entries[1]).toMatchObject({ driver: null, className: 'Audio device', name: 'Device 10de:22ba' });
   });
 });
 

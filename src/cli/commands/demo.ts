@@ -21,7 +21,7 @@ import {
 import type { CommandContext } from '../context.js';
 import type { EmbedderInput, EmbedderOutput } from '../demo/embedder.worker.js';
 import { findDevice, measureDma, measureFastPath, measureIrq, measureSlowPath, type DemoLatencies } from '../demo/workload.js';
-import { deviceDisplayName, hex4, loadPciIds } from '../pci-names.js';
+import { hex4 } from '../pci-names.js';
 import { formatNs, renderTable } from '../table.js';
 
 /** One row of the demo's device table. */
@@ -75,8 +75,8 @@ export async function demoCommand(ctx: CommandContext, opts: { iterations: numbe
         failed.push({ bdf: f.bdf, code: err.code, message: err.message });
       }
     }
-    const ids = loadPciIds(output.streams.env);
-    const devices = handles.map((h) => describe(h, deviceDisplayName(ids, h.info.vendorId, h.info.deviceId, h.info.classCode)));
+    const ids = ctx.names();
+    const devices = handles.map((h) => describe(h, ids.deviceName(h.info.vendorId, h.info.deviceId)));
     if (!output.json) printDevices(ctx, devices, failed);
 
     const latency: DemoLatencies = {};

@@ -126,7 +126,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   };
 
   const program = buildProgram(packageVersion(), async (name, args, cmd) => {
-    exitCode = await runCommand(name, args, cmd, contextFor, program, streams, options);
+    exitCode = await runCommand(argv, name, args, cmd, contextFor, program, streams, options);
   });
   program.configureOutput({
     writeOut: (s) => void streams.stdout.write(s),
@@ -159,6 +159,7 @@ function colorOrUndefined(argv: readonly string[]): ColorMode | undefined {
 
 /** Dispatches one parsed command to its module. */
 async function runCommand(
+  argv: readonly string[],
   name: string,
   args: unknown[],
   cmd: Command,
@@ -192,7 +193,8 @@ async function runCommand(
     }
     case 'bench': {
       const { benchCommand } = await import('./commands/bench.js');
-      return benchCommand(contextFor(cmd), args[0] as never, args[1] as never);
+      const command = `pcipt ${[...argv].join(' ')}`;
+      return benchCommand(contextFor(cmd), args[0] as never, args[1] as never, { command, version: packageVersion() });
     }
     case 'trace': {
       const { traceCommand } = await import('./commands/trace.js');

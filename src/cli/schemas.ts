@@ -91,7 +91,19 @@ export const DUMP_CONFIG_SCHEMA: JsonSchema = obj({
 export const BENCH_REPORT_SCHEMA: JsonSchema = obj(
   {
     suite: str,
-    machine: obj({ cpus: int(1), node: str, cpuModel: str }, ['cpus', 'node']),
+    machine: obj(
+      {
+        cpus: int(1),
+        node: str,
+        cpuModel: str,
+        platform: str,
+        release: str,
+        arch: str,
+        totalMemBytes: int(),
+        loadAvg: { type: 'array', items: { type: 'number', minimum: 0 } },
+      },
+      ['cpus', 'node'],
+    ),
     results: {
       type: 'array',
       items: obj(
@@ -108,7 +120,18 @@ export const BENCH_REPORT_SCHEMA: JsonSchema = obj(
     },
     ratios: {
       type: 'array',
-      items: obj({ label: str, value: num, target: obj({ kind: { enum: ['max', 'min'] }, value: num }), ok: bool }),
+      items: obj(
+        {
+          label: str,
+          path: str,
+          baseline: str,
+          stat: { enum: ['p50', 'p99', 'mean', 'min', 'max'] },
+          value: num,
+          target: obj({ kind: { enum: ['max', 'min'] }, value: num }),
+          ok: bool,
+        },
+        ['label', 'value', 'target', 'ok'],
+      ),
     },
   },
   ['suite', 'machine', 'results'],

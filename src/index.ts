@@ -23,6 +23,23 @@ export type { DeviceHandleDescriptor, BarWindowDescriptor } from './fastpath/ind
 export { DEFAULT_SIM_MACHINE, parseSimMachine, loadSimMachine } from './sim/index.js';
 export type { SimMachineDescription } from './sim/index.js';
 
-// Trace points and their sinks.
-export { TRACE_POINTS, TRACE_POINT_NAMES, traceChannel, createTraceSink, compileTraceFilter } from './trace.js';
-export type { TracePoint } from './trace.js';
+// Trace points and their sinks, filters, histograms and counter trees (README "trace").
+export {
+  TRACE_POINTS,
+  TRACE_POINT_NAMES,
+  traceChannel,
+  traceEnabled,
+  createTraceSink,
+  createJsonLinesTraceWriter,
+  createTextTraceWriter,
+  compileTraceFilter,
+  selectTracePoints,
+  formatTraceLine,
+  formatTraceText,
+  createLatencyHistogram,
+  recordLatency,
+  mergeHistograms,
+  summarizeHistogram,
+  mergeCounters,
+} from './trace.js';
+export type { TracePoint, TraceEvent, TraceSink, TraceSinkOptions, LineWritable, HistogramSummary, CounterTree } from './trace.js';

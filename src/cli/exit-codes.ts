@@ -32,10 +32,12 @@ export type ExitCodeNumber = (typeof ExitCode)[keyof typeof ExitCode];
 /** One row of the exit-code table. */
 export interface ExitCodeRow {
   code: ExitCodeNumber;
-  /** What the code means, one line. */
+  /** What the code means, one sentence (Markdown backticks allowed). */
   meaning: string;
   /** The error codes that map to it (empty for codes that are not error mappings). */
   errors: readonly ErrorCode[];
+  /** Error codes that map to it only in some cases, and when. */
+  alsoWhen?: string;
 }
 
 /** Error codes for "no such thing" (exit 3). */
@@ -55,25 +57,26 @@ export const EXIT_CODE_TABLE: readonly ExitCodeRow[] = [
   { code: ExitCode.OK, meaning: 'success', errors: [] },
   {
     code: ExitCode.RUNTIME,
-    meaning: 'runtime error: any other `PassthroughError` (printed as `pcipt: <message> [<code>]` on stderr); `demo` when a device failed to attach',
+    meaning: 'runtime error: any other `PassthroughError`, printed as `pcipt: <message> [<code>]` on stderr (`demo`: a device failed to attach)',
     errors: [],
   },
   {
     code: ExitCode.USAGE,
     meaning:
-      'usage error: unknown command, topic or option, bad option value, bad `PCIPT_BACKEND`/`PCIPT_MACHINE`, invalid BDF or machine file (`PT_ERR_INVALID_ARGUMENT` from the command line)',
+      'usage error: unknown command or option, bad option value or environment default (`PCIPT_BACKEND`, `PCIPT_MACHINE`, `--color=`), invalid BDF or machine file',
     errors: ['PT_ERR_INVALID_BDF'],
+    alsoWhen: '`PT_ERR_INVALID_ARGUMENT` when the command line caused it',
   },
-  { code: ExitCode.NOT_FOUND, meaning: 'not found: no such function, device or file', errors: NOT_FOUND_CODES },
+  { code: ExitCode.NOT_FOUND, meaning: 'not found: no such function, device or file, or an optional package is missing', errors: NOT_FOUND_CODES },
   {
     code: ExitCode.UNAVAILABLE,
-    meaning: 'backend not available on this platform, or not ready (`driver-status` when not ready)',
+    meaning: 'the backend is not available on this platform, or not ready (`driver-status` when not ready)',
     errors: UNAVAILABLE_CODES,
   },
   { code: ExitCode.PERMISSION, meaning: 'permission denied (EACCES, EPERM, kIOReturnNotPermitted)', errors: ['PT_ERR_PERMISSION'] },
   {
     code: ExitCode.IN_USE,
-    meaning: 'the function is not handed to pcipt: another owner holds it, it is not bound to vfio-pci, or its IOMMU group is not viable',
+    meaning: "the function is not pcipt's to take: another owner holds it, it is not bound to vfio-pci, or its IOMMU group is not viable",
     errors: IN_USE_CODES,
   },
   { code: ExitCode.TARGET_MISSED, meaning: '`bench --strict`: a target ratio was missed', errors: [] },
@@ -104,20 +107,38 @@ export function exitCodeFor(error: PassthroughError): ExitCodeNumber {
   return BY_ERROR.get(error.code) ?? ExitCode.RUNTIME;
 }
 
+/** The error-code cell of a row (Markdown). */
+function errorsCell(row: ExitCodeRow): string {
+  const codes = row.errors.map((e) => `\`${e}\``).join(', ');
+  return [codes, row.alsoWhen ?? ''].filter((x) => x !== '').join('; ');
+}
+
 /** The table as Markdown (README.md, "Exit codes"). */
 export function exitCodeMarkdown(): string {
-  const rows = EXIT_CODE_TABLE.map((row) => {
-    const errors = row.errors.map((e) => `\`${e}\``).join(', ');
-    return `| ${row.code} | ${row.meaning} | ${errors === '' ? '' : errors} |`;
-  });
+  const rows = EXIT_CODE_TABLE.map((row) => `| ${row.code} | ${row.meaning} | ${errorsCell(row)} |`);
   return ['| code | meaning | error codes |', '|---|---|---|', ...rows].join('\n');
 }
 
-/** The table as plain text for `--help` (no Markdown backticks). */
+/** Splits `text` into lines of at most `width` columns (at spaces). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+/** The table as plain text for `--help` (no Markdown backticks), wrapped at 100 columns. */
 export function exitCodeHelpText(): string {
-  const lines = EXIT_CODE_TABLE.map((row) => {
-    const meaning = row.meaning.replaceAll('`', '');
-    return `  ${String(row.code).padStart(3)}  ${meaning}${row.errors.length === 0 ? '' : ` (${row.errors.join(', ')})`}`;
+  const lines = EXIT_CODE_TABLE.flatMap((row) => {
+    const errors = errorsCell(row).replaceAll('`', '');
+    const text = `${row.meaning.replaceAll('`', '')}${errors === '' ? '' : ` [${errors}]`}`;
+    return wrap(text, 94).map((l, i) => `${i === 0 ? `  ${String(row.code).padStart(2)}  ` : '      '}${l}`);
   });
   return ['Exit codes:', ...lines].join('\n');
 }

@@ -14,6 +14,7 @@ export type { AttachedDeviceInfo, DeviceCounters, IrqMode, RegionSummaryInfo, Ir
 export { DEFAULT_RESTART_POLICY, decideRestart } from './actors/restart-policy.js';
 export type { RestartPolicy, RestartDecision } from './actors/restart-policy.js';
 export { createBackendHost, BACKEND_NAMES } from './backends/index.js';
+export type { BackendHost, BackendName, BackendStatus, FunctionSummary, RegionSummary, WorkerBackendSpec } from './vfio/backend.js';
 
 // The fast path, for embedding threads (vCPU loops) that receive a descriptor.
 export { openFastPath, BarWindow, IrqLine, ConfigPort, DmaMap } from './fastpath/index.js';
@@ -21,7 +22,7 @@ export type { DeviceHandleDescriptor, BarWindowDescriptor } from './fastpath/ind
 
 // The simulated machine (the default backend) and its description format.
 export { DEFAULT_SIM_MACHINE, parseSimMachine, loadSimMachine } from './sim/index.js';
-export type { SimMachineDescription } from './sim/index.js';
+export type { SimMachineDescription, SimFunctionDescription, SimModelName, EduOptions, MsixOptions, DualOptions, ReplayOptions } from './sim/index.js';
 
 // Trace points and their sinks, filters, histograms and counter trees (README "trace").
 export {

@@ -9,6 +9,7 @@
 import pc from 'picocolors';
 import { PassthroughError } from '../errors.js';
 import { traceJsonReplacer } from '../trace.js';
+import { hintFor } from './hints.js';
 
 /** A writable text stream (process.stdout, a test buffer). */
 export interface TextSink {
@@ -56,7 +57,7 @@ export interface CliOutput {
   log(line: string): void;
   /** Writes `value` as the one JSON document on stdout (pretty, bigint → `0x…`). */
   emitJson(value: unknown): void;
-  /** Prints an error: `pcipt: <message> [<code>]` on stderr, plus `{ error }` on stdout under --json. */
+  /** Prints an error: `pcipt: <message> [<code>]` (and a hint line) on stderr, plus `{ error }` on stdout under --json. */
   error(error: PassthroughError): void;
 }
 
@@ -110,13 +111,14 @@ export function createOutput(streams: CliStreams, opts: { json: boolean; color?:
       streams.stdout.write(`${JSON.stringify(value, traceJsonReplacer, 2)}\n`);
     },
     error(error: PassthroughError) {
+      const hint = hintFor(error);
       streams.stderr.write(`${errColor.red('pcipt:')} ${error.message} ${errColor.dim(`[${error.code}]`)}\n`);
+      if (hint !== undefined) streams.stderr.write(`${errColor.dim('pcipt: hint:')} ${hint}\n`);
       if (opts.json) {
         const context = { ...error.context };
         delete context.usage;
-        streams.stdout.write(
-          `${JSON.stringify({ error: { code: error.code, message: error.message, context } }, traceJsonReplacer, 2)}\n`,
-        );
+        const doc = { code: error.code, message: error.message, context, ...(hint === undefined ? {} : { hint }) };
+        streams.stdout.write(`${JSON.stringify({ error: doc }, traceJsonReplacer, 2)}\n`);
       }
     },
   };

@@ -143,7 +143,7 @@ export const BENCH_ALL_SCHEMA: JsonSchema = obj({ suites: { type: 'array', items
 
 /** The error document every command prints on stdout under `--json` when it fails. */
 export const ERROR_SCHEMA: JsonSchema = obj({
-  error: obj({ code: { enum: [...ERROR_CODES] }, message: str, context: { type: 'object' } }),
+  error: obj({ code: { enum: [...ERROR_CODES] }, message: str, context: { type: 'object' }, hint: str }, ['code', 'message', 'context']),
 });
 
 /** One line of `trace` output. */

@@ -188,6 +188,13 @@ describe('bind and unbind: the command', () => {
     expect(human.stdout).toContain('pcipt bind --group 0000:01:00.0');
   });
 
+  it('attaching a function that is not on vfio-pci exits 6 and names the bind command as the fix', async () => {
+    const run = await runCli(['--backend', 'linux', 'top', '--count', '1', '--device', '0000:01:00.0', '--json'], { PCIPT_SYSFS_ROOT: sys, PCIPT_VFIO_DEV: join(root, 'no-vfio') });
+    expect(run.code).toBe(6);
+    expect(parseJson(run)).toMatchObject({ error: { code: 'PT_ERR_NOT_BOUND', hint: 'hand it to vfio-pci with "sudo pcipt --backend linux bind 0000:01:00.0"' } });
+    expect(run.stderr).toMatch(/^pcipt: hint: hand it to vfio-pci with "sudo pcipt --backend linux bind 0000:01:00\.0"$/m);
+  });
+
   it('a non-linux backend is a usage error (2); a missing function is not found (3)', async () => {
     expect((await runCli(['--backend', 'sim', 'bind', '01:00.0'], { PCIPT_SYSFS_ROOT: sys })).code).toBe(2);
     expect((await runCli(['unbind', '00:1f.0', '--json'], { PCIPT_SYSFS_ROOT: sys })).code).toBe(3);

@@ -4,6 +4,7 @@ import { functionsFromIokit, deviceListEntries } from '../../src/cli/commands/li
 import { statusWithExtension, unsupportedPlatformStatus } from '../../src/cli/commands/driver-status.js';
 import { exitCodeFor, usageError } from '../../src/cli/exit-codes.js';
 import { colorEnabled } from '../../src/cli/io.js';
+import { hintFor } from '../../src/cli/hints.js';
 import { className, capabilityName, loadPciIds } from '../../src/cli/pci-names.js';
 import { buildPciInfo, formatSize, walkExtendedCapabilities } from '../../src/cli/query-pci.js';
 import { PassthroughError } from '../../src/errors.js';
@@ -143,6 +144,16 @@ describe('exit codes and colour', () => {
     expect(colorEnabled(pipe, {}, 'always')).toBe(true);
     expect(colorEnabled(tty, { NO_COLOR: '1' }, 'auto')).toBe(false);
     expect(colorEnabled(tty, {}, 'auto')).toBe(true);
+  });
+});
+
+describe('hints', () => {
+  it('name the command or the system step that fixes an operator error', () => {
+    expect(hintFor(new PassthroughError('PT_ERR_GROUP_NOT_VIABLE', 'x', { bdf: '0000:03:00.0' }))).toBe('bind the whole IOMMU group with "sudo pcipt --backend linux bind --group 0000:03:00.0"');
+    expect(hintFor(new PassthroughError('PT_ERR_PERMISSION', 'x', { path: '/sys/bus/pci/drivers_probe' }))).toContain('sudo');
+    expect(hintFor(new PassthroughError('PT_ERR_PERMISSION', 'x', { path: '/dev/vfio/7' }))).toContain('/dev/vfio/<group>');
+    expect(hintFor(new PassthroughError('PT_ERR_VFIO_UNAVAILABLE', 'x'))).toContain('driver-status');
+    expect(hintFor(new PassthroughError('PT_ERR_IO', 'x'))).toBeUndefined();
   });
 });
 

@@ -125,14 +125,13 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     return ctx;
   };
 
-  const program = buildProgram(packageVersion(), async (name, args, cmd) => {
-    exitCode = await runCommand(argv, name, args, cmd, contextFor, program, streams, options);
-  });
-  program.configureOutput({
-    writeOut: (s) => void streams.stdout.write(s),
-    writeErr: (s) => void streams.stderr.write(s),
-    outputError: () => {}, // printed by commanderExit, in pcipt's own format
-  });
+  const program = buildProgram(
+    packageVersion(),
+    async (name, args, cmd) => {
+      exitCode = await runCommand(argv, name, args, cmd, contextFor, program, streams, options);
+    },
+    { writeOut: (s) => void streams.stdout.write(s), writeErr: (s) => void streams.stderr.write(s) },
+  );
 
   try {
     const parsed = parseColorArgs(argv);
@@ -172,7 +171,7 @@ async function runCommand(
     main(argv, { streams: nestedStreams, ...(onSupervisor ?? options.onSupervisor ? { onSupervisor: onSupervisor ?? options.onSupervisor! } : {}) });
   switch (name) {
     case 'help':
-      return helpCommand(program, args[0] as string | undefined, streams);
+      return helpCommand(program, args[0] as string | undefined);
     case 'completion': {
       const { completionScript } = await import('./completion.js');
       streams.stdout.write(completionScript(args[0] as 'bash' | 'zsh' | 'fish', program));
@@ -212,7 +211,7 @@ async function runCommand(
 }
 
 /** `help [command]`: the program's or a command's help on stdout; an unknown command is a usage error. */
-function helpCommand(program: Command, name: string | undefined, streams: CliStreams): number {
+function helpCommand(program: Command, name: string | undefined): number {
   if (name === undefined) {
     program.outputHelp();
     return ExitCode.OK;
@@ -225,7 +224,7 @@ function helpCommand(program: Command, name: string | undefined, streams: CliStr
       command: name,
     });
   }
-  streams.stdout.write(sub.helpInformation());
+  sub.outputHelp(); // with the command's examples and notes
   return ExitCode.OK;
 }
 

@@ -1,6 +1,7 @@
 // Exit codes, usage errors, the JSON error document and colour handling of the built CLI.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { exitCodeHelpText } from '../../src/cli/exit-codes.js';
 import { ERROR_SCHEMA } from '../../src/cli/schemas.js';
 import { parseJson, ROOT, runCli, validate } from './helpers.js';
 
@@ -20,6 +21,37 @@ describe('pcipt basics', () => {
     for (const cmd of ['list-devices|ls', 'driver-status', 'info', 'dump-config', 'bench', 'trace', 'demo']) {
       expect(run.stdout).toContain(cmd);
     }
+  });
+
+  it('--help stands in for a man page: commands, environment, the exit-code table, examples', async () => {
+    const run = await runCli(['--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(exitCodeHelpText());
+    for (const text of ['Environment:', 'PCIPT_BACKEND', 'PCIPT_MACHINE', 'NO_COLOR', 'FORCE_COLOR', 'PCI_IDS', 'Examples:', 'bind [options] <bdf>', 'top [options] [workload...]', 'completion <shell>']) {
+      expect(run.stdout).toContain(text);
+    }
+  });
+
+  it('help <command> prints that command\'s help with its examples; an alias works; an unknown command is refused (2)', async () => {
+    const top = await runCli(['help', 'top']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/^Usage: pcipt top \[options\] \[workload\.\.\.\]/);
+    expect(top.stdout).toContain('pcipt top -- demo --iterations 200000');
+    expect((await runCli(['help', 'ls'])).stdout).toMatch(/^Usage: pcipt list-devices\|ls/);
+    const unknown = await runCli(['help', 'nosuch', '--json']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^pcipt: unknown command 'nosuch'; commands: list-devices, .*\[PT_ERR_INVALID_ARGUMENT\]$/m);
+    expect((parseJson(unknown) as { error: { code: string } }).error.code).toBe('PT_ERR_INVALID_ARGUMENT');
+    expect((await runCli(['help', 'benc'])).stderr).toContain("(did you mean bench?)");
+  });
+
+  it('PCIPT_BACKEND is the default backend and is validated; --backend wins over it', async () => {
+    const iokit = await runCli(['driver-status', '--json'], { PCIPT_BACKEND: 'iokit' });
+    expect(parseJson(iokit)).toMatchObject({ backend: 'iokit' });
+    expect((parseJson(await runCli(['--backend', 'sim', 'driver-status', '--json'], { PCIPT_BACKEND: 'iokit' })) as { backend: string }).backend).toBe('sim');
+    const bad = await runCli(['ls', '--json'], { PCIPT_BACKEND: 'vmware' });
+    expect(bad.code).toBe(2);
+    expect((parseJson(bad) as { error: { message: string } }).error.message).toBe('PCIPT_BACKEND must be one of sim, linux, iokit (got "vmware")');
   });
 
   it('no command: usage on stderr, exit 2', async () => {

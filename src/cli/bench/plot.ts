@@ -153,7 +153,7 @@ function panelSpec(panel: PlotPanel, widthPx: number, heightPx: number): Record<
       data: { values: bars },
       mark: { type: 'rect', opacity: 0.55 },
       encoding: {
-        x: { field: 'lo', type: 'quantitative', scale: x, title: `latency per operation (ns${logX ? ', log scale' : ''})` },
+        x: { field: 'lo', type: 'quantitative', scale: x, title: `latency per operation (ns${logX ? ', log scale' : ''})`, axis: { format: '~s' } },
         x2: { field: 'hi' },
         y: { field: 'count', type: 'quantitative', scale: logY ? { type: 'log', domainMin: 0.5 } : { type: 'linear' }, title: `samples${logY ? ' (log)' : ''}` },
         y2: { datum: logY ? 0.5 : 0 },
@@ -165,7 +165,7 @@ function panelSpec(panel: PlotPanel, widthPx: number, heightPx: number): Record<
     data: { values: marks },
     mark: { type: 'rule', strokeWidth: 2 },
     encoding: {
-      x: { field: 'ns', type: 'quantitative', scale: x, ...(bars.length === 0 ? { title: 'latency per operation (ns)' } : {}) },
+      x: { field: 'ns', type: 'quantitative', scale: x, axis: { format: '~s' }, ...(bars.length === 0 ? { title: 'latency per operation (ns)' } : {}) },
       color,
       strokeDash: { field: 'stat', type: 'nominal', title: null, scale: { domain: ['p50', 'p99'], range: [[1, 0], [5, 3]] }, legend: { orient: 'top' } },
     },

@@ -37,6 +37,14 @@ export interface BenchMachine {
   node: string;
   /** CPU model string, when the OS reports one. */
   cpuModel?: string;
+  /** `os.platform()`, `os.release()` and `os.arch()`. */
+  platform?: string;
+  release?: string;
+  arch?: string;
+  /** Physical memory in bytes. */
+  totalMemBytes?: number;
+  /** 1, 5 and 15-minute load averages when the suite started (a busy machine explains slow figures). */
+  loadAvg?: [number, number, number];
 }
 
 /** A suite's report. */
@@ -55,6 +63,12 @@ export interface BenchReport {
 export interface BenchRatio {
   /** e.g. `bar.read32 / baseline.atomics.load32 (p50)`. */
   label: string;
+  /** The measured pcipt path (the numerator of a `max` ratio; the faster side of a `min` one). */
+  path?: string;
+  /** What it is measured against. */
+  baseline?: string;
+  /** The statistic compared. */
+  stat?: keyof LatencyNs;
   value: number;
   /** The value must be ≤ target (`max`) or ≥ target (`min`). */
   target: { kind: 'max' | 'min'; value: number };
@@ -71,12 +85,22 @@ export interface SuiteOptions {
   retainSamples?: boolean;
 }
 
-/** This machine. */
+/** This machine, and its load now. */
 export function machineInfo(): BenchMachine {
   const cpus = os.cpus();
   const m: BenchMachine = { cpus: cpus.length, node: process.version };
-  if (cpus[0]?.model) m.cpuModel = cpus[0].model;
+  if (cpus[0]?.model) m.cpuModel = cpus[0].model.trim();
+  m.platform = os.platform();
+  m.release = os.release();
+  m.arch = os.arch();
+  m.totalMemBytes = os.totalmem();
+  const [l1, l5, l15] = os.loadavg();
+  m.loadAvg = [round2(l1!), round2(l5!), round2(l15!)];
   return m;
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }
 
 /** Nearest-rank percentile of a sorted array. */
@@ -162,5 +186,5 @@ export function targetRatio(
 ): BenchRatio {
   const value = kind === 'max' ? ratio(report, a, b, stat) : ratio(report, b, a, stat);
   const label = kind === 'max' ? `${a} / ${b} (${stat})` : `${b} / ${a} (${stat}, speed-up)`;
-  return { label, value, target: { kind, value: target }, ok: kind === 'max' ? value <= target : value >= target };
+  return { label, path: a, baseline: b, stat, value, target: { kind, value: target }, ok: kind === 'max' ? value <= target : value >= target };
 }

@@ -31,30 +31,63 @@ export type {
 export { DEFAULT_RESTART_POLICY, decideRestart } from './actors/restart-policy.js';
 export type { RestartPolicy, RestartDecision } from './actors/restart-policy.js';
 export { createBackendHost, BACKEND_NAMES } from './backends/index.js';
+export type { BackendHost, BackendName, BackendStatus, FunctionSummary, RegionSummary, WorkerBackendSpec } from './vfio/backend.js';
 
 // The fast path, for embedding threads (vCPU loops) that receive a descriptor.
 export { openFastPath, loadFastPath, BarWindow, IrqLine, ConfigPort, DmaMap } from './fastpath/index.js';
 
 // The VFIO contract the view speaks (region/IRQ indexes and flags).
 export { RegionIndex, IrqIndex, RegionFlags, IrqFlags, DeviceFlags } from './vfio/device-io-ops.js';
-export type { DeviceInfo, RegionInfo, IrqInfo } from './vfio/device-io-ops.js';
+export type { DeviceInfo, RegionInfo, IrqInfo, IrqIndexNumber } from './vfio/device-io-ops.js';
 export type { DeviceHandleDescriptor, BarWindowDescriptor } from './fastpath/index.js';
 
 // Advanced: the raw dext client (the original's apple-dext-client), for tools like the
 // original's CLI: a simulated dext, or the real one through IOKit (koffi loads on first use).
 export { createSimDext } from './sim/index.js';
-export type { SimDext, SimDextOptions } from './sim/index.js';
+export type { SimDext, SimDextOptions, SimFaults, SimHostMemory, SimFunction, DeviceModel, ModelHost, SimBarSpec, SimRange, SimConfigSpace, SimBarDecl } from './sim/index.js';
 export { createIokitDextDriver } from './iokit/dext-client.js';
+export type { IokitDextDriverOptions } from './iokit/dext-client.js';
+export type { IokitLibraryPaths } from './iokit/bindings.js';
 export { Selector, IOReturn, MemoryType } from './dext/contract.js';
-export type { DextClient, DextDriver, DextService, DextIdentity, BarInfo, MappedMemory } from './dext/contract.js';
+export type {
+  DextClient,
+  DextDriver,
+  DextService,
+  DextIdentity,
+  DextConnectOptions,
+  BarInfo,
+  MappedMemory,
+  DmaLimits,
+  DmaBufferInfo,
+  DmaRegionInfo,
+  IrqWords,
+  InterruptWait,
+} from './dext/contract.js';
 
 // The simulated machine (the default backend) and its description format.
 export { DEFAULT_SIM_MACHINE, parseSimMachine, loadSimMachine } from './sim/index.js';
-export type { SimMachineDescription } from './sim/index.js';
+export type { SimMachineDescription, SimFunctionDescription, SimModelName, EduOptions, MsixOptions, DualOptions, ReplayOptions } from './sim/index.js';
 
-// Trace points and their sinks.
-export { TRACE_POINTS, TRACE_POINT_NAMES, traceChannel, createTraceSink, compileTraceFilter } from './trace.js';
-export type { TracePoint } from './trace.js';
+// Trace points and their sinks, filters, histograms and counter trees (README "trace").
+export {
+  TRACE_POINTS,
+  TRACE_POINT_NAMES,
+  traceChannel,
+  traceEnabled,
+  createTraceSink,
+  createJsonLinesTraceWriter,
+  createTextTraceWriter,
+  compileTraceFilter,
+  selectTracePoints,
+  formatTraceLine,
+  formatTraceText,
+  createLatencyHistogram,
+  recordLatency,
+  mergeHistograms,
+  summarizeHistogram,
+  mergeCounters,
+} from './trace.js';
+export type { TracePoint, TraceEvent, TraceSink, TraceSinkOptions, LineWritable, HistogramSummary, CounterTree } from './trace.js';
 
 // The guest-facing PCI function (for emulators): emulated config space, MSI/MSI-X/INTx, gpa routing.
 export { openGuestFunction, createGuestFunction, hostControlForHandle } from './guest/index.js';

@@ -216,6 +216,7 @@ export function formatTraceText(event: TraceEvent): string {
 
 /** Anything with a `write(string)` (process.stdout, a file stream). */
 export interface LineWritable {
+  /** Writes one chunk of text (a whole line, newline included). */
   write(chunk: string): unknown;
 }
 

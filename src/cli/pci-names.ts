@@ -1,11 +1,13 @@
 /**
- * Human names for PCI ids: a small built-in class table (base class and the
- * common subclasses), capability names, and vendor/device names from the
- * system's pci.ids when there is one (`PCI_IDS=` overrides the path, as the
- * original CLI's bundled copy did). Names are for people only; JSON output
- * always carries the numbers.
+ * Human names for PCI ids, as lspci prints them: vendor, device, subsystem
+ * and class names from the system's pci.ids (pciutils' or hwdata's, `.gz`
+ * too; `PCI_IDS=FILE` names another, as `lspci -i FILE` does), with a small
+ * built-in class table and the simulated devices' names for when pci.ids has
+ * no answer. Capability names follow lspci's wording. Names are for people
+ * only; JSON output always carries the numbers as well.
  */
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 
 /** Base class names (PCI Code and ID Assignment spec, class codes 00–13, ff). */
 const BASE_CLASSES: Readonly<Record<number, string>> = {
@@ -61,7 +63,7 @@ const SUBCLASSES: Readonly<Record<number, string>> = {
   0xff00: 'Unassigned class',
 };
 
-/** Name of a 24-bit class code (subclass name when known, else the base class). */
+/** Built-in name of a 24-bit class code (subclass name when known, else the base class), for when there is no pci.ids. */
 export function className(classCode: number): string {
   const sub = (classCode >>> 8) & 0xffff;
   return SUBCLASSES[sub] ?? BASE_CLASSES[(classCode >>> 16) & 0xff] ?? `Class ${sub.toString(16).padStart(4, '0')}`;
@@ -124,72 +126,137 @@ export function extCapabilityName(id: number): string {
   return EXT_CAP_NAMES[id] ?? `Extended capability ${id.toString(16).padStart(4, '0')}`;
 }
 
-/** Devices pci.ids does not know but the simulated machine uses (QEMU's test devices). */
+/** Devices pci.ids does not know but the simulated machine uses (QEMU's test devices): their full display names. */
 const BUILTIN_DEVICES: Readonly<Record<string, string>> = {
   '1234:11e8': 'QEMU edu device',
   '1234:1111': 'QEMU virtual VGA',
   '1234:5a01': 'pcipt MSI-X test function',
   '1234:5a02': 'pcipt two-function test device',
 };
-const BUILTIN_VENDORS: Readonly<Record<number, string>> = { 0x1234: 'QEMU' };
 
-/** Vendor and device names from a pci.ids file. */
+/** Vendor, device and class names from a pci.ids file, named the way lspci names them. */
 export interface PciIds {
+  /** The file the names came from; undefined when none was read. */
+  readonly source: string | undefined;
+  /** Why PCI_IDS could not be read, when it was set and could not be. */
+  readonly problem: string | undefined;
   vendor(vendorId: number): string | undefined;
   device(vendorId: number, deviceId: number): string | undefined;
+  subsystem(vendorId: number, deviceId: number, subVendorId: number, subDeviceId: number): string | undefined;
+  /** A 24-bit class code's name: the subclass's, else the class's (lspci), from pci.ids, else the built-in table. */
+  className(classCode: number): string;
+  /**
+   * lspci's name for a function: `Vendor Device`; else, for the simulated
+   * devices pci.ids does not name, pcipt's built-in name; else `Vendor Device
+   * dddd` when only the vendor is known, `Device vvvv:dddd` when neither is.
+   */
+  deviceName(vendorId: number, deviceId: number): string;
 }
 
-const PCI_IDS_PATHS = ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids', '/usr/share/pci.ids'];
+/** Where lspci (pciutils) and hwdata keep pci.ids, in the order they are tried. */
+export const PCI_IDS_PATHS: readonly string[] = [
+  '/usr/share/misc/pci.ids',
+  '/usr/share/hwdata/pci.ids',
+  '/usr/share/pci.ids',
+  '/usr/share/misc/pci.ids.gz',
+  '/usr/share/hwdata/pci.ids.gz',
+];
 
-let cached: { path: string | undefined; ids: PciIds } | undefined;
+interface Tables {
+  vendors: Map<number, string>;
+  devices: Map<number, string>;
+  subsystems: Map<string, string>;
+  /** Base class byte → name. */
+  classes: Map<number, string>;
+  /** Class/subclass word → name. */
+  subclasses: Map<number, string>;
+}
+
+/** Parses pci.ids text: vendors, devices, subsystems and the class section (`C cc` / subclasses). */
+export function parsePciIds(text: string): Tables {
+  const t: Tables = { vendors: new Map(), devices: new Map(), subsystems: new Map(), classes: new Map(), subclasses: new Map() };
+  let vendor = -1;
+  let device = -1;
+  let cls = -1;
+  for (const line of text.split('\n')) {
+    if (line.length === 0 || line.startsWith('#')) continue;
+    let m: RegExpExecArray | null;
+    if ((m = /^([0-9a-f]{4})\s+(.+)$/.exec(line)) !== null) {
+      vendor = parseInt(m[1]!, 16);
+      device = -1;
+      cls = -1;
+      t.vendors.set(vendor, m[2]!);
+    } else if ((m = /^C ([0-9a-f]{2})\s+(.+)$/.exec(line)) !== null) {
+      cls = parseInt(m[1]!, 16);
+      vendor = -1;
+      t.classes.set(cls, m[2]!);
+    } else if (/^[A-Z] /.test(line)) {
+      vendor = -1;
+      cls = -1; // another section (device types, languages): nothing we name
+    } else if ((m = /^\t([0-9a-f]{4})\s+(.+)$/.exec(line)) !== null && vendor >= 0) {
+      device = parseInt(m[1]!, 16);
+      t.devices.set(vendor * 0x10000 + device, m[2]!);
+    } else if ((m = /^\t\t([0-9a-f]{4}) ([0-9a-f]{4})\s+(.+)$/.exec(line)) !== null && vendor >= 0 && device >= 0) {
+      t.subsystems.set(`${hex4(vendor)}:${hex4(device)}:${m[1]}:${m[2]}`, m[3]!);
+    } else if ((m = /^\t([0-9a-f]{2})\s+(.+)$/.exec(line)) !== null && cls >= 0) {
+      t.subclasses.set((cls << 8) | parseInt(m[1]!, 16), m[2]!);
+    }
+  }
+  return t;
+}
+
+function readIds(path: string): string {
+  const raw = readFileSync(path);
+  return (path.endsWith('.gz') ? gunzipSync(raw) : raw).toString('latin1');
+}
+
+const cache = new Map<string, PciIds>();
 
 /**
- * Loads pci.ids (`PCI_IDS` env path first, then the usual system paths),
- * parsing only vendor and device lines. A missing file gives an empty table.
+ * Loads pci.ids: the file PCI_IDS names (as `lspci -i`), else the first of
+ * {@link PCI_IDS_PATHS} that exists (`.gz` too). A PCI_IDS that cannot be
+ * read is reported in `problem` (the names fall back to the built-in
+ * tables); no file at all just gives the built-in tables.
  */
 export function loadPciIds(env: Record<string, string | undefined> = process.env): PciIds {
   const override = env.PCI_IDS !== undefined && env.PCI_IDS !== '' ? env.PCI_IDS : undefined;
-  if (cached !== undefined && cached.path === override) return cached.ids;
-  const vendors = new Map<number, string>();
-  const devices = new Map<number, string>();
+  const key = override ?? '';
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  let tables: Tables | undefined;
+  let source: string | undefined;
+  let problem: string | undefined;
   for (const path of override === undefined ? PCI_IDS_PATHS : [override]) {
-    let text: string;
     try {
-      text = readFileSync(path, 'latin1');
-    } catch {
-      continue;
+      tables = parsePciIds(readIds(path));
+      source = path;
+      break;
+    } catch (e) {
+      if (override !== undefined) problem = `PCI_IDS=${override}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); names come from the built-in table`;
     }
-    let vendor = -1;
-    for (const line of text.split('\n')) {
-      if (line.length === 0 || line.startsWith('#')) continue;
-      if (line.startsWith('C ')) break; // the class section follows the vendors
-      const vm = /^([0-9a-f]{4})\s+(.+)$/.exec(line);
-      if (vm !== null) {
-        vendor = parseInt(vm[1]!, 16);
-        vendors.set(vendor, vm[2]!);
-        continue;
-      }
-      const dm = /^\t([0-9a-f]{4})\s+(.+)$/.exec(line);
-      if (dm !== null && vendor >= 0) devices.set(vendor * 0x10000 + parseInt(dm[1]!, 16), dm[2]!);
-    }
-    break;
   }
+  const t = tables ?? { vendors: new Map(), devices: new Map(), subsystems: new Map(), classes: new Map(), subclasses: new Map() };
   const ids: PciIds = {
-    vendor: (v) => vendors.get(v) ?? BUILTIN_VENDORS[v],
-    device: (v, d) => BUILTIN_DEVICES[`${hex4(v)}:${hex4(d)}`] ?? devices.get(v * 0x10000 + d),
+    source,
+    problem,
+    vendor: (v) => t.vendors.get(v),
+    device: (v, d) => t.devices.get(v * 0x10000 + d),
+    subsystem: (v, d, sv, sd) => t.subsystems.get(`${hex4(v)}:${hex4(d)}:${hex4(sv)}:${hex4(sd)}`),
+    className(classCode) {
+      const word = (classCode >>> 8) & 0xffff;
+      return t.subclasses.get(word) ?? t.classes.get(word >>> 8) ?? className(classCode);
+    },
+    deviceName(v, d) {
+      const vendor = t.vendors.get(v);
+      const device = t.devices.get(v * 0x10000 + d);
+      if (vendor !== undefined && device !== undefined) return `${vendor} ${device}`;
+      const builtin = BUILTIN_DEVICES[`${hex4(v)}:${hex4(d)}`];
+      if (builtin !== undefined) return builtin;
+      return vendor !== undefined ? `${vendor} Device ${hex4(d)}` : `Device ${hex4(v)}:${hex4(d)}`;
+    },
   };
-  cached = { path: override, ids };
+  cache.set(key, ids);
   return ids;
-}
-
-/** A display name for a function: the device name, else vendor + class. */
-export function deviceDisplayName(ids: PciIds, vendorId: number, deviceId: number, classCode: number): string {
-  const builtin = BUILTIN_DEVICES[`${hex4(vendorId)}:${hex4(deviceId)}`];
-  if (builtin !== undefined) return builtin;
-  const device = ids.device(vendorId, deviceId);
-  const vendor = ids.vendor(vendorId);
-  if (device !== undefined) return vendor !== undefined && !device.startsWith(vendor) ? `${vendor} ${device}` : device;
-  return vendor !== undefined ? `${vendor} ${className(classCode)}` : className(classCode);
 }
 
 /** Four lowercase hex digits. */

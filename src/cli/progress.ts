@@ -1,7 +1,9 @@
 /**
- * A one-line progress bar on stderr (`\r`-redrawn on a TTY). Off when CI is
- * set, and under `--json` unless stderr is a TTY; on a non-TTY stderr it
- * prints one line per top-level step instead of redrawing.
+ * A one-line progress bar on stderr (`\r`-redrawn on a TTY) with an ETA. Off
+ * when CI is set, and under `--json` unless stderr is a TTY; on a non-TTY
+ * stderr it prints one line per top-level step instead of redrawing. The ETA
+ * extrapolates the time spent so far over the fraction done (shown once a
+ * second has passed and 2% is done).
  */
 import type { TextSink } from './io.js';
 import { envFlag } from './io.js';
@@ -23,9 +25,23 @@ export function progressEnabled(stderr: TextSink, env: Record<string, string | u
   return true;
 }
 
-/** Creates a progress reporter writing to `stderr` (a no-op when disabled). */
-export function createProgress(stderr: TextSink, opts: { enabled: boolean; title: string }): Progress {
+/** `1m05s`, `12s`. */
+export function formatEta(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+/** The ETA text for `fraction` done after `elapsedMs`, or '' while it would be a guess. */
+export function etaText(fraction: number, elapsedMs: number): string {
+  if (fraction < 0.02 || fraction >= 1 || elapsedMs < 1000) return '';
+  return `ETA ${formatEta((elapsedMs * (1 - fraction)) / fraction)}`;
+}
+
+/** Creates a progress reporter writing to `stderr` (a no-op when disabled). `now` is injectable for tests. */
+export function createProgress(stderr: TextSink, opts: { enabled: boolean; title: string; now?: () => number }): Progress {
   if (!opts.enabled) return kNoProgress;
+  const now = opts.now ?? Date.now;
+  const startMs = now();
   const tty = stderr.isTTY === true;
   const width = 28;
   let lastLabel = '';
@@ -37,18 +53,20 @@ export function createProgress(stderr: TextSink, opts: { enabled: boolean; title
       if (!tty) {
         // A log, not a terminal: one line per top-level step (`mmio`, `irq`, …), not per redraw.
         const step = label.split(':')[0]!;
-        if (step !== lastLabel) stderr.write(`${opts.title}: ${step} (${Math.round(f * 100)}%)\n`);
+        const eta = etaText(f, now() - startMs);
+        if (step !== lastLabel) stderr.write(`${opts.title}: ${step} (${Math.round(f * 100)}%${eta === '' ? '' : `, ${eta}`})\n`);
         lastLabel = step;
         return;
       }
-      const now = Date.now();
-      if (now - lastDraw < 80 && label === lastLabel && f < 1) return;
-      lastDraw = now;
+      const t = now();
+      if (t - lastDraw < 80 && label === lastLabel && f < 1) return;
+      lastDraw = t;
+      const eta = etaText(f, t - startMs);
       lastLabel = label;
       const filled = Math.round(f * width);
       // A pty without a size reports 0 columns.
       const cols = stderr.columns !== undefined && stderr.columns >= 20 ? stderr.columns : 80;
-      const line = `${opts.title} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.round(f * 100)).padStart(3)}% ${label}`;
+      const line = `${opts.title} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.round(f * 100)).padStart(3)}%${eta === '' ? '' : ` ${eta}`} ${label}`;
       stderr.write(`\r${line.slice(0, cols - 1)}\x1b[K`);
       drawn = true;
     },

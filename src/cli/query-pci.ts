@@ -1,13 +1,14 @@
 /**
- * The `info` record: QMP `query-pci`'s PciDeviceInfo shape (emulator authors
- * already parse it) built from a function's config space and BAR list, plus
- * the interrupt capabilities and the capability lists.
+ * The `info` record: QMP `query-pci`'s PciDeviceInfo, field for field
+ * (emulator authors already parse it), built from a function's config space
+ * and BAR list, followed by pcipt's own fields: the interrupt modes and the
+ * capability lists.
  */
 import type { RegionSummary } from '../vfio/backend.js';
 import { Cfg, CapId } from '../pci/config-space.js';
 import { parseBdf } from '../types.js';
 import { parseInterruptCapabilities, type ConfigReader } from '../vfio/pci-caps.js';
-import { capabilityName, className, extCapabilityName } from './pci-names.js';
+import { capabilityName, className, extCapabilityName, hex4, type PciIds } from './pci-names.js';
 
 /** One capability as `info` reports it. */
 export interface CapabilityRecord {
@@ -21,40 +22,71 @@ export interface CapabilityRecord {
   extended: boolean;
 }
 
-/** One BAR, QMP `PciMemoryRegion` without the address (not assigned by pcipt). */
+/** One BAR, QMP's `PciMemoryRegion`. */
 export interface RegionRecord {
   bar: number;
   type: 'memory' | 'io';
+  /** Where the BAR register says it is: the bus address (memory) or port (I/O); 0 when unassigned. */
+  address: number;
   /** Size in bytes. */
   size: number;
-  prefetch: boolean;
-  mem_type_64: boolean;
+  /** Memory BARs only (QMP omits it for I/O). */
+  prefetch?: boolean;
+  /** Memory BARs only (QMP omits it for I/O). */
+  mem_type_64?: boolean;
 }
 
-/** The `info` document. */
+/** MSI as `info` reports it. */
+export interface MsiRecord {
+  vectors: number;
+  is64: boolean;
+  maskable: boolean;
+  /** Capability offset. */
+  offset: number;
+}
+
+/** MSI-X as `info` reports it. */
+export interface MsixRecord {
+  vectors: number;
+  tableBar: number;
+  tableOffset: number;
+  pbaBar: number;
+  pbaOffset: number;
+  /** Capability offset. */
+  offset: number;
+}
+
+/**
+ * The `info --json` document: QMP `query-pci`'s PciDeviceInfo (bus, slot,
+ * function, class_info, id, irq, irq_pin, qdev_id, regions; field names and
+ * shapes as QEMU prints them), then pcipt's own fields.
+ */
 export interface PciInfoRecord {
-  /** Canonical `dddd:bb:ss.f`. */
-  bdf: string;
-  domain: number;
   bus: number;
   slot: number;
   function: number;
-  /** `class` is the 16-bit class/subclass word at 0x0a, as QMP reports it. */
+  /** `class` is the 16-bit class/subclass word at 0x0a, as QMP reports it; `desc` its name. */
   class_info: { class: number; desc: string };
-  id: { vendor: number; device: number; subsystem: number; 'subsystem-vendor': number };
+  /** `subsystem` and `subsystem-vendor` for a type-0 header only, as QMP. */
+  id: { vendor: number; device: number; subsystem?: number; 'subsystem-vendor'?: number };
+  /** The interrupt line register, present when the function has an interrupt pin (QMP). */
+  irq?: number;
+  /** Interrupt pin, 0 (none) or 1–4 (INTA–INTD). */
+  irq_pin: number;
+  /** QEMU's device id; pcipt does not attach to read config, so it is always "" (QMP's value for a device without an id). */
+  qdev_id: string;
+  regions: RegionRecord[];
+  /** Canonical `dddd:bb:ss.f` (pcipt). */
+  bdf: string;
+  domain: number;
   /** Revision id. */
   revision: number;
   /** Programming interface (low byte of the class code). */
   prog_if: number;
-  /** Interrupt pin, 0 (none) or 1–4 (INTA–INTD). */
-  irq_pin: number;
-  regions: RegionRecord[];
-  /** Interrupt modes the function offers. */
-  irq: {
-    intx: boolean;
-    msi: { vectors: number; is64: boolean; maskable: boolean; offset: number } | null;
-    msix: { vectors: number; tableBar: number; tableOffset: number; pbaBar: number; pbaOffset: number; offset: number } | null;
-  };
+  /** lspci's name of the function (pci.ids). */
+  name: string;
+  /** Interrupt modes the function offers (pcipt). */
+  interrupts: { intx: boolean; msi: MsiRecord | null; msix: MsixRecord | null };
   capabilities: CapabilityRecord[];
 }
 
@@ -85,8 +117,23 @@ export function walkExtendedCapabilities(bytes: Uint8Array): CapabilityRecord[] 
   return out;
 }
 
-/** Builds the `info` record for `bdf` from its config image and BARs. */
-export function buildPciInfo(bdf: string, config: Uint8Array, regions: readonly RegionSummary[]): PciInfoRecord {
+/** The address a BAR register holds (the type and flag bits masked; a 64-bit BAR's high word added). */
+function barAddress(read: ConfigReader, bar: number, type: 'memory' | 'io', mem64: boolean): number {
+  const off = Cfg.BAR0 + 4 * bar;
+  const low = read(off, 4);
+  if (low === 0xffffffff) return 0; // not readable (a short config image)
+  if (type === 'io') return (low & ~0x3) >>> 0;
+  const base = (low & ~0xf) >>> 0;
+  if (!mem64 || bar >= 5) return base;
+  const high = read(off + 4, 4);
+  return high === 0xffffffff ? base : high * 2 ** 32 + base;
+}
+
+/**
+ * Builds the `info` record for `bdf` from its config image and BARs; names
+ * come from `ids` when given (pci.ids, as lspci), else the built-in tables.
+ */
+export function buildPciInfo(bdf: string, config: Uint8Array, regions: readonly RegionSummary[], ids?: PciIds): PciInfoRecord {
   const p = parseBdf(bdf);
   const read = configReader(config);
   const classCode = read(Cfg.CLASS_PROG, 2) | (read(Cfg.CLASS_DEVICE + 1, 1) << 16);
@@ -98,30 +145,35 @@ export function buildPciInfo(bdf: string, config: Uint8Array, regions: readonly 
     ...(ic.caps.some((c) => c.id === CapId.EXP) ? walkExtendedCapabilities(config) : []),
   ];
   const irqPin = read(Cfg.INTERRUPT_PIN, 1);
+  const vendor = read(Cfg.VENDOR_ID, 2);
+  const device = read(Cfg.DEVICE_ID, 2);
+  const normalHeader = (read(Cfg.HEADER_TYPE, 1) & 0x7f) === 0;
   return {
-    bdf,
-    domain: p.domain,
     bus: p.bus,
     slot: p.device,
     function: p.function,
-    class_info: { class: classWord, desc: className(classCode) },
+    class_info: { class: classWord, desc: ids === undefined ? className(classCode) : ids.className(classCode) },
     id: {
-      vendor: read(Cfg.VENDOR_ID, 2),
-      device: read(Cfg.DEVICE_ID, 2),
-      subsystem: read(Cfg.SUBSYSTEM_ID, 2),
-      'subsystem-vendor': read(Cfg.SUBSYSTEM_VENDOR_ID, 2),
+      vendor,
+      device,
+      ...(normalHeader ? { subsystem: read(Cfg.SUBSYSTEM_ID, 2), 'subsystem-vendor': read(Cfg.SUBSYSTEM_VENDOR_ID, 2) } : {}),
     },
-    revision: read(Cfg.REVISION_ID, 1),
-    prog_if: read(Cfg.CLASS_PROG, 1),
+    ...(irqPin !== 0 ? { irq: read(Cfg.INTERRUPT_LINE, 1) } : {}),
     irq_pin: irqPin,
+    qdev_id: '',
     regions: regions.map((r) => ({
       bar: r.bar,
       type: r.type,
+      address: barAddress(read, r.bar, r.type, r.mem64),
       size: r.sizeBytes,
-      prefetch: r.prefetch,
-      mem_type_64: r.mem64,
+      ...(r.type === 'memory' ? { prefetch: r.prefetch, mem_type_64: r.mem64 } : {}),
     })),
-    irq: {
+    bdf,
+    domain: p.domain,
+    revision: read(Cfg.REVISION_ID, 1),
+    prog_if: read(Cfg.CLASS_PROG, 1),
+    name: ids === undefined ? `Device ${hex4(vendor)}:${hex4(device)}` : ids.deviceName(vendor, device),
+    interrupts: {
       intx: irqPin !== 0,
       msi:
         ic.msi === undefined

@@ -49,29 +49,35 @@ export const DRIVER_STATUS_SCHEMA: JsonSchema = obj({
   details: { type: 'array', items: str },
 });
 
-/** `info --json`: QMP query-pci PciDeviceInfo plus irq and capabilities. */
-export const PCI_INFO_SCHEMA: JsonSchema = obj({
-  bdf: { type: 'string', pattern: BDF_PATTERN },
-  domain: int(),
-  bus: int(),
-  slot: int(),
-  function: int(),
-  class_info: obj({ class: int(), desc: str }),
-  id: obj({ vendor: int(), device: int(), subsystem: int(), 'subsystem-vendor': int() }),
-  revision: int(),
-  prog_if: int(),
-  irq_pin: int(),
-  regions: {
-    type: 'array',
-    items: obj({ bar: int(), type: { enum: ['memory', 'io'] }, size: int(1), prefetch: bool, mem_type_64: bool }),
+/** `info --json`: QMP query-pci's PciDeviceInfo, then pcipt's fields. */
+export const PCI_INFO_SCHEMA: JsonSchema = obj(
+  {
+    bus: int(),
+    slot: int(),
+    function: int(),
+    class_info: obj({ class: { type: 'integer', minimum: 0, maximum: 0xffff }, desc: str }, ['class']),
+    id: obj({ vendor: int(), device: int(), subsystem: int(), 'subsystem-vendor': int() }, ['vendor', 'device']),
+    irq: int(),
+    irq_pin: { type: 'integer', minimum: 0, maximum: 4 },
+    qdev_id: str,
+    regions: {
+      type: 'array',
+      items: obj({ bar: int(), type: { enum: ['memory', 'io'] }, address: int(), size: int(1), prefetch: bool, mem_type_64: bool }, ['bar', 'type', 'address', 'size']),
+    },
+    bdf: { type: 'string', pattern: BDF_PATTERN },
+    domain: int(),
+    revision: int(),
+    prog_if: int(),
+    name: str,
+    interrupts: obj({
+      intx: bool,
+      msi: { type: ['object', 'null'], required: ['vectors', 'is64', 'maskable', 'offset'] },
+      msix: { type: ['object', 'null'], required: ['vectors', 'tableBar', 'tableOffset', 'pbaBar', 'pbaOffset', 'offset'] },
+    }),
+    capabilities: { type: 'array', items: obj({ id: int(), offset: int(), name: str, extended: bool }) },
   },
-  irq: obj({
-    intx: bool,
-    msi: { type: ['object', 'null'], required: ['vectors', 'is64', 'maskable', 'offset'] },
-    msix: { type: ['object', 'null'], required: ['vectors', 'tableBar', 'tableOffset', 'pbaBar', 'pbaOffset', 'offset'] },
-  }),
-  capabilities: { type: 'array', items: obj({ id: int(), offset: int(), name: str, extended: bool }) },
-});
+  ['bus', 'slot', 'function', 'class_info', 'id', 'irq_pin', 'qdev_id', 'regions', 'bdf', 'domain', 'revision', 'prog_if', 'name', 'interrupts', 'capabilities'],
+);
 
 /** `dump-config --json`. */
 export const DUMP_CONFIG_SCHEMA: JsonSchema = obj({
@@ -85,7 +91,19 @@ export const DUMP_CONFIG_SCHEMA: JsonSchema = obj({
 export const BENCH_REPORT_SCHEMA: JsonSchema = obj(
   {
     suite: str,
-    machine: obj({ cpus: int(1), node: str, cpuModel: str }, ['cpus', 'node']),
+    machine: obj(
+      {
+        cpus: int(1),
+        node: str,
+        cpuModel: str,
+        platform: str,
+        release: str,
+        arch: str,
+        totalMemBytes: int(),
+        loadAvg: { type: 'array', items: { type: 'number', minimum: 0 } },
+      },
+      ['cpus', 'node'],
+    ),
     results: {
       type: 'array',
       items: obj(
@@ -102,7 +120,18 @@ export const BENCH_REPORT_SCHEMA: JsonSchema = obj(
     },
     ratios: {
       type: 'array',
-      items: obj({ label: str, value: num, target: obj({ kind: { enum: ['max', 'min'] }, value: num }), ok: bool }),
+      items: obj(
+        {
+          label: str,
+          path: str,
+          baseline: str,
+          stat: { enum: ['p50', 'p99', 'mean', 'min', 'max'] },
+          value: num,
+          target: obj({ kind: { enum: ['max', 'min'] }, value: num }),
+          ok: bool,
+        },
+        ['label', 'value', 'target', 'ok'],
+      ),
     },
   },
   ['suite', 'machine', 'results'],
@@ -114,7 +143,7 @@ export const BENCH_ALL_SCHEMA: JsonSchema = obj({ suites: { type: 'array', items
 
 /** The error document every command prints on stdout under `--json` when it fails. */
 export const ERROR_SCHEMA: JsonSchema = obj({
-  error: obj({ code: { enum: [...ERROR_CODES] }, message: str, context: { type: 'object' } }),
+  error: obj({ code: { enum: [...ERROR_CODES] }, message: str, context: { type: 'object' }, hint: str }, ['code', 'message', 'context']),
 });
 
 /** One line of `trace` output. */
@@ -160,4 +189,31 @@ export const DEMO_SCHEMA: JsonSchema = obj({
   workerThread: DEMO_LATENCIES,
   counters: { type: 'object' },
   slowPathLatency: HISTOGRAM_SUMMARY,
+});
+
+const rateOrNull: JsonSchema = { type: ['number', 'null'], minimum: 0 };
+
+/** One line of `top --json`: a refresh, with every watched device. */
+export const TOP_LINE_SCHEMA: JsonSchema = obj({
+  timeMs: { type: 'number', minimum: 0 },
+  devices: {
+    type: 'array',
+    items: obj({
+      supervisor: int(),
+      id: str,
+      bdf: { type: 'string', pattern: BDF_PATTERN },
+      state: str,
+      restarts: int(),
+      irqsPerSec: rateOrNull,
+      irqsRaised: int(),
+      irqsDelivered: int(),
+      irqsCoalesced: int(),
+      irqsMasked: int(),
+      mmioPerSec: rateOrNull,
+      mmioTrapped: int(),
+      configPerSec: rateOrNull,
+      configCycles: int(),
+      errors: int(),
+    }),
+  },
 });

@@ -55,11 +55,15 @@ export interface GuestPciFunction {
   configWrite(offset: number, size: 1 | 2 | 4, value: number): void;
   /** Memory read at a guest physical address inside a decoding memory BAR. */
   mmioRead(gpa: number, size: 1 | 2 | 4): number;
+  /** Memory write at a guest physical address inside a decoding memory BAR. */
   mmioWrite(gpa: number, size: 1 | 2 | 4, value: number): void;
+  /** 8-byte memory read (a 64-bit register or RAM). */
   mmioRead64(gpa: number): bigint;
+  /** 8-byte memory write. */
   mmioWrite64(gpa: number, value: bigint): void;
   /** Port I/O inside a decoding I/O BAR. */
   ioRead(port: number, size: 1 | 2 | 4): number;
+  /** Port write inside a decoding I/O BAR. */
   ioWrite(port: number, size: 1 | 2 | 4, value: number): void;
   /** Which BAR and offset a guest address falls in, or undefined. */
   route(space: 'memory' | 'io', address: number): { bar: number; offset: number } | undefined;

@@ -10,23 +10,37 @@ import type { SlowPath } from '../fastpath/index.js';
 /** One BAR of the host function: width-exact, naturally aligned, bounds-checked (a BarWindow). */
 export interface GuestBarPort {
   readonly sizeBytes: number;
+  /** Width-exact 1-byte load at `offsetBytes`. */
   read8(offsetBytes: number): number;
+  /** Width-exact 2-byte load. */
   read16(offsetBytes: number): number;
+  /** Width-exact 4-byte load. */
   read32(offsetBytes: number): number;
+  /** Width-exact 8-byte load. */
   read64(offsetBytes: number): bigint;
+  /** Width-exact 1-byte store at `offsetBytes`. */
   write8(offsetBytes: number, value: number): void;
+  /** Width-exact 2-byte store. */
   write16(offsetBytes: number, value: number): void;
+  /** Width-exact 4-byte store. */
   write32(offsetBytes: number, value: number): void;
+  /** Width-exact 8-byte store. */
   write64(offsetBytes: number, value: bigint): void;
 }
 
 /** Config space of the host function, through the device worker's filter (a ConfigPort). */
 export interface GuestConfigPort {
+  /** Width-exact 1-byte load at `offsetBytes`. */
   read8(offsetBytes: number): number;
+  /** Width-exact 2-byte load. */
   read16(offsetBytes: number): number;
+  /** Width-exact 4-byte load. */
   read32(offsetBytes: number): number;
+  /** Width-exact 1-byte store at `offsetBytes`. */
   write8(offsetBytes: number, value: number): void;
+  /** Width-exact 2-byte store. */
   write16(offsetBytes: number, value: number): void;
+  /** Width-exact 4-byte store. */
   write32(offsetBytes: number, value: number): void;
 }
 
@@ -36,7 +50,9 @@ export interface GuestIrqPort {
   readonly seq: number;
   /** Takes every pending vector, ascending, into `out` (≥ 256 entries); returns the count. */
   drainInto(out: Uint16Array): number;
+  /** Blocks until the sequence moves past `lastSeq` or `timeoutMs` passes (IrqLine.waitSync). */
   waitSync(lastSeq: number, timeoutMs: number, opts?: { spinIterations?: number }): number;
+  /** Waits without blocking until the sequence moves past `lastSeq` (IrqLine.waitAsync). */
   waitAsync(lastSeq: number, timeoutMs: number): Promise<number>;
 }
 

@@ -9,3 +9,4 @@ export { createLinuxBackendHost, parseSysfsResource } from './host.js';
 export { createLinuxWorkerBackend } from './worker.js';
 export { VfioGroupTable } from './container.js';
 export { viewAt } from './mapped-bar.js';
+export { LinuxInterruptSource } from './interrupts.js';

@@ -11,14 +11,22 @@ import { toBdf } from '../types.js';
 const HEADER_RE = /^(?:([0-9a-fA-F]{4,5}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7]) /;
 const DATA_RE = /^([0-9a-fA-F]{2,8}): (.*)$/;
 
+/** What a dump of `config` holds by default: 4096 bytes when any byte past 0xff is non-zero, else up to 256. */
+export function defaultDumpSize(config: Uint8Array): number {
+  const extended = config.length > 256 && config.subarray(256, 4096).some((b) => b !== 0);
+  return extended ? 4096 : Math.min(config.length, 256);
+}
+
 /**
  * Formats `config` (256 or 4096 bytes; longer input is cut at 4096) as one
  * device of an `lspci -F` dump: header `DDDD:BB:DD.F ` with its trailing
  * space, 16 bytes per line, a blank line at the end. Extended space is
- * written only when `config` has it and any byte past 0xff is non-zero.
- * Throws PT_ERR_INVALID_BDF, PT_ERR_INVALID_ARGUMENT (fewer than 64 bytes).
+ * written only when `config` has it and any byte past 0xff is non-zero,
+ * unless `opts.sizeBytes` asks for an exact length (64, 256 or 4096, at most
+ * `config.length`).
+ * Throws PT_ERR_INVALID_BDF, PT_ERR_INVALID_ARGUMENT (fewer than 64 bytes, or a bad sizeBytes).
  */
-export function formatLspciDump(bdf: string, config: Uint8Array): string {
+export function formatLspciDump(bdf: string, config: Uint8Array, opts: { sizeBytes?: number } = {}): string {
   const canonical = toBdf(bdf);
   if (config.length < 64) {
     throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `config dump needs at least 64 bytes (got ${config.length})`, {
@@ -26,8 +34,14 @@ export function formatLspciDump(bdf: string, config: Uint8Array): string {
       sizeBytes: config.length,
     });
   }
-  const extended = config.length > 256 && config.subarray(256, 4096).some((b) => b !== 0);
-  const length = extended ? 4096 : Math.min(config.length, 256);
+  const { sizeBytes } = opts;
+  if (sizeBytes !== undefined && (![64, 256, 4096].includes(sizeBytes) || sizeBytes > config.length)) {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `config dump size must be 64, 256 or 4096 and at most ${config.length} (got ${sizeBytes})`, {
+      bdf: canonical,
+      sizeBytes,
+    });
+  }
+  const length = sizeBytes ?? defaultDumpSize(config);
   const lines = [`${canonical} `];
   for (let off = 0; off < length; off += 16) {
     const row: string[] = [];

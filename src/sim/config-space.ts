@@ -7,7 +7,7 @@
  */
 import { BarBits, Cfg, PCIE_CONFIG_BYTES, Status } from '../pci/config-space.js';
 
-/** @internal A BAR as the model declares it. */
+/** A BAR as a device model declares it. */
 export interface SimBarDecl {
   index: number;
   sizeBytes: number;
@@ -15,7 +15,7 @@ export interface SimBarDecl {
   type: number;
 }
 
-/** @internal Config space storage and builder. */
+/** A simulated function's config space: storage and builder (named by the device models' declarations). */
 export class SimConfigSpace {
   readonly bytes = new Uint8Array(PCIE_CONFIG_BYTES);
   readonly wmask = new Uint8Array(PCIE_CONFIG_BYTES);

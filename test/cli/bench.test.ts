@@ -1,8 +1,10 @@
-// bench: the JSON report against its schema, the table, and --plot PNG/SVG files of the requested size.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// bench: the JSON report against its schema, the table, the output files (--plot PNG/SVG panels,
+// --csv, --samples, --html), their checks before a run, and a late failure that keeps the run.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { etaText, formatEta, createProgress } from '../../src/cli/progress.js';
 import { BENCH_ALL_SCHEMA, BENCH_REPORT_SCHEMA } from '../../src/cli/schemas.js';
 import { parseJson, runCli, validate } from './helpers.js';
 
@@ -28,15 +30,16 @@ function pngInfo(bytes: Buffer): { width: number; height: number; idatBytes: num
 }
 
 describe('bench', () => {
-  it('bench mmio --json: one schema-valid report with its ratios; progress stays off stdout', async () => {
+  it('bench mmio --json: one schema-valid report with its ratios and the machine; progress stays off stdout', async () => {
     const run = await runCli(['bench', 'mmio', '--json', '--duration-ms', '600'], {}, 120_000);
     expect(run.code).toBe(0);
-    const doc = parseJson(run) as { suite: string; results: { name: string; samplesNs?: unknown }[]; ratios: unknown[] };
+    const doc = parseJson(run) as { suite: string; machine: Record<string, unknown>; results: { name: string; samplesNs?: unknown }[]; ratios: { path: string; baseline: string; stat: string }[] };
     expect(validate(BENCH_REPORT_SCHEMA, doc)).toEqual([]);
     expect(doc.suite).toBe('mmio');
     expect(doc.results.map((r) => r.name)).toContain('bar.read32');
     expect(doc.results.every((r) => r.samplesNs === undefined)).toBe(true);
-    expect(doc.ratios.length).toBeGreaterThan(0);
+    expect(doc.ratios[0]).toMatchObject({ path: 'bar.read32', baseline: 'baseline.atomics.load32', stat: 'p50' });
+    expect(doc.machine).toMatchObject({ platform: process.platform, arch: process.arch, loadAvg: expect.any(Array) });
   });
 
   it('bench all --json: { suites } with every suite in order, schema-valid', async () => {
@@ -49,29 +52,109 @@ describe('bench', () => {
     expect(doc.suites[4]).toMatchObject({ attached: 8, lost: 0 });
   });
 
-  it('bench mmio --plot out.png: a PNG of the requested size with image data, plus the table', async () => {
-    const file = join(tmp, 'mmio.png');
+  it('--plot PNG of the requested size, --csv, --samples and --html from one run, plus the table', async () => {
+    const files = { png: join(tmp, 'irq.png'), csv: join(tmp, 'irq.csv'), samples: join(tmp, 'irq-samples.csv'), html: join(tmp, 'irq.html') };
     const run = await runCli(
-      ['bench', 'mmio', '--duration-ms', '500', '--plot', file, '--plot-width', '640', '--plot-height', '480'],
+      ['bench', 'irq', '--duration-ms', '800', '--plot', files.png, '--plot-width', '1000', '--plot-height', '900', '--csv', files.csv, '--samples', files.samples, '--html', files.html],
       { CI: '1' },
       120_000,
     );
-    expect(run.code).toBe(0);
+    expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^\s+name\s+samples\s+p50\s+p99\s+mean\s+ops\/s$/m);
-    expect(run.stdout).toMatch(/bar\.read32 \/ baseline\.atomics\.load32 \(p50\)\s+[\d.]+×\s+≤ 1\.5×\s+(PASS|MISS)/);
-    expect(run.stderr).not.toContain('bench: mmio'); // CI set: no progress
-    const info = pngInfo(readFileSync(file));
-    expect(info).toMatchObject({ width: 640, height: 480 });
-    expect(info.idatBytes).toBeGreaterThan(1000);
+    expect(run.stdout).toMatch(/irq\.deliver \/ baseline\.atomics\.wait-notify \(p50\)\s+[\d.]+×\s+≤ 1\.25×\s+(PASS|MISS)/);
+    expect(run.stderr).not.toContain('bench: irq'); // CI set: no progress
+    const png = pngInfo(readFileSync(files.png));
+    expect(png).toMatchObject({ width: 1000, height: 900 });
+    expect(png.idatBytes).toBeGreaterThan(5000);
+
+    const csv = readFileSync(files.csv, 'utf8').split('\r\n');
+    expect(csv[0]).toBe('kind,suite,name,samples,batch,p50_ns,p99_ns,mean_ns,min_ns,max_ns,ops_per_sec,path,baseline,stat,value,target_kind,target,ok');
+    expect(csv.filter((l) => l.startsWith('result,irq,'))).toHaveLength(4);
+    expect(csv.filter((l) => l.startsWith('ratio,irq,'))).toHaveLength(3);
+
+    const samples = readFileSync(files.samples, 'utf8').trimEnd().split('\r\n');
+    expect(samples[0]).toBe('suite,name,batch,index,latency_ns');
+    const deliver = samples.filter((l) => l.startsWith('irq,irq.deliver,'));
+    const reported = Number(csv.find((l) => l.startsWith('result,irq,irq.deliver,'))!.split(',')[3]);
+    expect(deliver).toHaveLength(reported); // every sample the statistics were computed over
+    expect(deliver.every((l) => Number(l.split(',')[4]) > 0)).toBe(true);
+
+    const html = readFileSync(files.html, 'utf8');
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<dt>CPU</dt>');
+    expect(html).toContain(`<dd>${process.version}</dd>`);
+    expect(html).toMatch(/<dt>load \(1\/5\/15 min\)<\/dt><dd>before [\d.]+ \/ [\d.]+ \/ [\d.]+, after/);
+    expect(html).toContain('<h2>irq</h2>');
+    expect(html).toMatch(/<b class="(pass|miss)">(PASS|MISS)<\/b>/);
+    expect(html).toContain('<svg');
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/); // self-contained
   });
 
-  it('--plot out.svg: an SVG of the requested size with both charts', async () => {
+  it('--plot out.svg: a panel per path with p50/p99 markers, the target line, and the ratio table', async () => {
     const file = join(tmp, 'mmio.svg');
-    const run = await runCli(['bench', 'mmio', '--duration-ms', '300', '--plot', file, '--plot-width', '800', '--plot-height', '600', '--json'], {}, 120_000);
+    const run = await runCli(['bench', 'mmio', '--duration-ms', '400', '--plot', file, '--json'], {}, 120_000);
     expect(run.code).toBe(0);
     const svg = readFileSync(file, 'utf8');
-    expect(svg).toMatch(/^<svg [^>]*width="800" height="600"/);
-    expect(svg).toContain('latency histogram');
-    expect(svg).toContain('latency by percentile');
+    expect(svg).toMatch(/^<svg [^>]*width="1200" height="\d+"/);
+    for (const title of ['bar.read32 / baseline.atomics.load32 (p50)', 'bar.write32 / baseline.atomics.store32 (p50)', 'rpc.comlink.read32 / bar.read32 (p50, speed-up)']) {
+      expect(svg).toContain(title);
+    }
+    expect(svg).toContain('target: ≤ 1.5× baseline p50');
+    expect(svg).toContain('target: ≥ 1000× faster than baseline p50');
+    expect(svg).toContain('ratios (same run)');
+    expect(svg).toContain('p99');
+    expect(svg).toContain('log scale');
+  });
+
+  it('output paths are checked before the run: a missing directory (3), a directory (2), a bad extension (2), one file twice (2)', async () => {
+    mkdirSync(join(tmp, 'adir'), { recursive: true });
+    const cases: [string[], number, RegExp][] = [
+      [['--plot', join(tmp, 'nope', 'x.png')], 3, /--plot .*: the directory .*nope does not exist/],
+      [['--csv', join(tmp, 'nope', 'x.csv')], 3, /--csv .*does not exist/],
+      [['--html', join(tmp, 'adir')], 2, /--html needs a \.html file name/],
+      [['--samples', join(tmp, 'adir')], 2, /is a directory/],
+      [['--plot', 'out.gif'], 2, /--plot needs a \.svg or \.png file name/],
+      [['--csv', join(tmp, 'same.csv'), '--samples', join(tmp, 'same.csv')], 2, /--csv and --samples name the same file/],
+    ];
+    for (const [args, code, message] of cases) {
+      const t0 = Date.now();
+      const run = await runCli(['bench', 'mmio', '--duration-ms', '60000', ...args]);
+      expect(run.code, args.join(' ')).toBe(code);
+      expect(run.stderr).toMatch(message);
+      expect(run.stdout).toBe(''); // nothing ran
+      expect(Date.now() - t0).toBeLessThan(30_000); // well before the 60 s budget: refused up front
+    }
+  });
+
+  it('a plot that cannot be drawn at the asked size fails after the run without losing it: the table, the CSV, exit 2', async () => {
+    const csv = join(tmp, 'kept.csv');
+    const run = await runCli(['bench', 'mmio', '--duration-ms', '300', '--plot', join(tmp, 'small.png'), '--plot-width', '800', '--plot-height', '200', '--csv', csv], {}, 120_000);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toContain('bar.read32');
+    expect(run.stderr).toMatch(/--plot .*small\.png: 3 panels do not fit in 200 px of height: give at least --plot-height \d+/);
+    expect(existsSync(csv)).toBe(true);
+    expect(existsSync(join(tmp, 'small.png'))).toBe(false);
+  });
+});
+
+describe('progress ETA', () => {
+  it('extrapolates the time spent over the fraction done, once it is more than a guess', () => {
+    expect(etaText(0.01, 5000)).toBe('');
+    expect(etaText(0.5, 500)).toBe('');
+    expect(etaText(0.25, 10_000)).toBe('ETA 30s');
+    expect(etaText(0.1, 10_000)).toBe('ETA 1m30s');
+    expect(formatEta(65_000)).toBe('1m05s');
+    let t = 0;
+    const lines: string[] = [];
+    const p = createProgress({ write: (s: string) => lines.push(s) }, { enabled: true, title: 'bench', now: () => t });
+    p.update(0, 'mmio');
+    t = 20_000;
+    p.update(0.4, 'irq: a');
+    expect(lines).toEqual(['bench: mmio (0%)\n', 'bench: irq (40%, ETA 30s)\n']);
+    const tty: string[] = [];
+    const q = createProgress({ write: (s: string) => tty.push(s), isTTY: true, columns: 120 }, { enabled: true, title: 'bench', now: () => t });
+    t += 4000;
+    q.update(0.5, 'irq: irq.deliver');
+    expect(tty.at(-1)).toMatch(/^\rbench \[#{14}-{14}\]  50% ETA 4s irq: irq\.deliver\x1b\[K$/);
   });
 });

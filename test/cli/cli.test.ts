@@ -1,6 +1,7 @@
 // Exit codes, usage errors, the JSON error document and colour handling of the built CLI.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { exitCodeHelpText } from '../../src/cli/exit-codes.js';
 import { ERROR_SCHEMA } from '../../src/cli/schemas.js';
 import { parseJson, ROOT, runCli, validate } from './helpers.js';
 
@@ -20,6 +21,37 @@ describe('pcipt basics', () => {
     for (const cmd of ['list-devices|ls', 'driver-status', 'info', 'dump-config', 'bench', 'trace', 'demo']) {
       expect(run.stdout).toContain(cmd);
     }
+  });
+
+  it('--help stands in for a man page: commands, environment, the exit-code table, examples', async () => {
+    const run = await runCli(['--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(exitCodeHelpText());
+    for (const text of ['Environment:', 'PCIPT_BACKEND', 'PCIPT_MACHINE', 'NO_COLOR', 'FORCE_COLOR', 'PCI_IDS', 'Examples:', 'bind [options] <bdf>', 'top [options] [workload...]', 'completion <shell>']) {
+      expect(run.stdout).toContain(text);
+    }
+  });
+
+  it('help <command> prints that command\'s help with its examples; an alias works; an unknown command is refused (2)', async () => {
+    const top = await runCli(['help', 'top']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/^Usage: pcipt top \[options\] \[workload\.\.\.\]/);
+    expect(top.stdout).toContain('pcipt top -- demo --iterations 200000');
+    expect((await runCli(['help', 'ls'])).stdout).toMatch(/^Usage: pcipt list-devices\|ls/);
+    const unknown = await runCli(['help', 'nosuch', '--json']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^pcipt: unknown command 'nosuch'; commands: list-devices, .*\[PT_ERR_INVALID_ARGUMENT\]$/m);
+    expect((parseJson(unknown) as { error: { code: string } }).error.code).toBe('PT_ERR_INVALID_ARGUMENT');
+    expect((await runCli(['help', 'benc'])).stderr).toContain("(did you mean bench?)");
+  });
+
+  it('PCIPT_BACKEND is the default backend and is validated; --backend wins over it', async () => {
+    const iokit = await runCli(['driver-status', '--json'], { PCIPT_BACKEND: 'iokit' });
+    expect(parseJson(iokit)).toMatchObject({ backend: 'iokit' });
+    expect((parseJson(await runCli(['--backend', 'sim', 'driver-status', '--json'], { PCIPT_BACKEND: 'iokit' })) as { backend: string }).backend).toBe('sim');
+    const bad = await runCli(['ls', '--json'], { PCIPT_BACKEND: 'vmware' });
+    expect(bad.code).toBe(2);
+    expect((parseJson(bad) as { error: { message: string } }).error.message).toBe('PCIPT_BACKEND must be one of sim, linux, iokit (got "vmware")');
   });
 
   it('no command: usage on stderr, exit 2', async () => {
@@ -63,22 +95,24 @@ describe('pcipt basics', () => {
     expect(doc.error.context.input).toBe('00:zz.0');
   });
 
-  it('a runtime error (unknown function) → exit 1 with its code', async () => {
+  it('an unknown function → exit 3 (not found) with its code', async () => {
     const run = await runCli(['info', '00:1f.7', '--json']);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(3);
     expect((parseJson(run) as { error: { code: string } }).error.code).toBe('PT_ERR_NOT_FOUND');
   });
 
-  it.skipIf(process.platform === 'darwin')('iokit off macOS → exit 3 (driver-status explains, other commands fail)', async () => {
+  it.skipIf(process.platform === 'darwin')('iokit off macOS → exit 4 from every command (driver-status explains, the others fail alike)', async () => {
     const status = await runCli(['--backend', 'iokit', 'driver-status']);
-    expect(status.code).toBe(3);
+    expect(status.code).toBe(4);
     expect(status.stdout).toContain('macOS-only');
     const statusJson = await runCli(['--backend', 'iokit', 'driver-status', '--json']);
-    expect(statusJson.code).toBe(3);
+    expect(statusJson.code).toBe(4);
     expect(parseJson(statusJson)).toMatchObject({ backend: 'iokit', ready: false, state: 'unsupported-platform' });
-    const ls = await runCli(['--backend', 'iokit', 'ls', '--json']);
-    expect(ls.code).toBe(3);
-    expect((parseJson(ls) as { error: { code: string } }).error.code).toBe('PT_ERR_PLATFORM');
+    for (const args of [['ls'], ['demo'], ['info', '00:10.0'], ['dump-config', '00:10.0'], ['top', '--count', '1']]) {
+      const run = await runCli(['--backend', 'iokit', ...args, '--json']);
+      expect(run.code, args.join(' ')).toBe(4);
+      expect((parseJson(run) as { error: { code: string } }).error.code).toBe('PT_ERR_PLATFORM');
+    }
   });
 
   it('--machine with a non-sim backend is a usage error', async () => {
@@ -91,6 +125,20 @@ describe('colour', () => {
     const run = await runCli(['ls'], { FORCE_COLOR: '1' });
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(ESC);
+  });
+
+  it('--color=always wins over NO_COLOR (a per-invocation flag beats the environment)', async () => {
+    expect((await runCli(['--color=always', 'ls'], { NO_COLOR: '1' })).stdout).toContain(ESC);
+    expect((await runCli(['ls', '--color'], { NO_COLOR: '1' })).stdout).toContain(ESC);
+    expect((await runCli(['--color=never', 'ls'], { FORCE_COLOR: '1' })).stdout).not.toContain(ESC);
+    expect((await runCli(['--color=auto', 'ls'], { NO_COLOR: '1', FORCE_COLOR: '1' })).stdout).not.toContain(ESC);
+  });
+
+  it('--color=WHEN is validated: anything but always, never or auto is a usage error', async () => {
+    const run = await runCli(['--color=yes', 'ls', '--json']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).not.toContain(ESC);
+    expect((parseJson(run) as { error: { message: string } }).error.message).toContain('--color must be always, never or auto');
   });
 
   it('NO_COLOR wins over FORCE_COLOR: no escape codes anywhere', async () => {

@@ -4,7 +4,8 @@ import { functionsFromIokit, deviceListEntries } from '../../src/cli/commands/li
 import { statusWithExtension, unsupportedPlatformStatus } from '../../src/cli/commands/driver-status.js';
 import { exitCodeFor, usageError } from '../../src/cli/exit-codes.js';
 import { colorEnabled } from '../../src/cli/io.js';
-import { className, capabilityName } from '../../src/cli/pci-names.js';
+import { hintFor } from '../../src/cli/hints.js';
+import { className, capabilityName, loadPciIds } from '../../src/cli/pci-names.js';
 import { buildPciInfo, formatSize, walkExtendedCapabilities } from '../../src/cli/query-pci.js';
 import { PassthroughError } from '../../src/errors.js';
 import { driverStatusFromList } from '../../src/iokit/driver-status.js';
@@ -29,16 +30,29 @@ describe('query-pci record', () => {
     le(cfg, 0x58, 4, 0x2000 | 2); // PBA BAR2+0x2000
     le(cfg, 0x100, 4, 0x0001 | (1 << 16) | (0x148 << 20)); // AER → 0x148
     le(cfg, 0x148, 4, 0x0003 | (1 << 16)); // DSN, end
+    le(cfg, 0x10, 4, 0xfea04004); // BAR0: 64-bit memory at 0x1_fea04000
+    le(cfg, 0x14, 4, 0x1);
+    le(cfg, 0x3c, 1, 10);
     const r = buildPciInfo('0000:04:00.0', cfg, [{ bar: 0, type: 'memory', sizeBytes: 16384, prefetch: false, mem64: true }]);
     expect(r).toMatchObject({
       bus: 4,
       slot: 0,
       class_info: { class: 0x0108, desc: 'Non-Volatile memory controller' },
-      id: { vendor: 0x144d, device: 0xa808 },
+      id: { vendor: 0x144d, device: 0xa808, subsystem: 0, 'subsystem-vendor': 0 },
+      irq: 10,
+      irq_pin: 1,
+      qdev_id: '',
       prog_if: 2,
-      irq: { intx: true, msi: null, msix: { vectors: 33, tableBar: 0, tableOffset: 0x3000, pbaBar: 2, pbaOffset: 0x2000 } },
-      regions: [{ bar: 0, type: 'memory', size: 16384, prefetch: false, mem_type_64: true }],
+      interrupts: { intx: true, msi: null, msix: { vectors: 33, tableBar: 0, tableOffset: 0x3000, pbaBar: 2, pbaOffset: 0x2000 } },
+      regions: [{ bar: 0, type: 'memory', address: 0x1_fea0_4000, size: 16384, prefetch: false, mem_type_64: true }],
     });
+    // I/O BARs carry no prefetch / mem_type_64 (QMP omits them); no pin means no irq field.
+    le(cfg, 0x18, 4, 0xc001);
+    le(cfg, 0x3d, 1, 0);
+    const io = buildPciInfo('0000:04:00.0', cfg, [{ bar: 2, type: 'io', sizeBytes: 32, prefetch: false, mem64: false }]);
+    expect(io.regions).toEqual([{ bar: 2, type: 'io', address: 0xc000, size: 32 }]);
+    expect('irq' in io).toBe(false);
+    le(cfg, 0x3d, 1, 1);
     expect(r.capabilities.map((c) => [c.offset, c.name, c.extended])).toEqual([
       [0x40, 'Express', false],
       [0x50, 'MSI-X', false],
@@ -51,7 +65,7 @@ describe('query-pci record', () => {
     expect(walkExtendedCapabilities(cfg.subarray(0, 256))).toEqual([]);
     // A 64-byte header (unprivileged sysfs) has ids and class but no capability list to walk.
     const header = buildPciInfo('0000:04:00.0', cfg.slice(0, 64), []);
-    expect(header).toMatchObject({ id: { vendor: 0x144d }, capabilities: [], irq: { intx: true, msi: null, msix: null } });
+    expect(header).toMatchObject({ id: { vendor: 0x144d }, capabilities: [], interrupts: { intx: true, msi: null, msix: null } });
   });
 
   it('names and sizes', () => {
@@ -89,22 +103,31 @@ describe('macOS mapping', () => {
     ]);
     expect(fns[0]).toMatchObject({ attachable: true, driver: 'VFIOUserPCIDriver', details: { root: 'pcic0-bridge', sharedBdf: true } });
     expect(fns[1]).toMatchObject({ attachable: false, driver: undefined });
-    const entries = deviceListEntries(fns, { PCI_IDS: '/nonexistent' });
-    expect(entries[1]).toMatchObject({ driver: null, className: 'Audio device', name: 'Audio device' });
+    const ids = loadPciIds({ PCI_IDS: '/nonexistent' });
+    expect(ids.problem).toContain('PCI_IDS=/nonexistent: cannot read it (ENOENT)');
+    const entries = deviceListEntries(fns, ids);
+    expect(entries[1]).toMatchObject({ driver: null, className: 'Audio device', name: 'Device 10de:22ba' });
   });
 });
 
 describe('exit codes and colour', () => {
-  it('maps errors to 1, 2 and 3', () => {
-    expect(exitCodeFor(new PassthroughError('PT_ERR_NOT_FOUND', 'x'))).toBe(1);
+  it('maps errors to the table: runtime 1, usage 2, not found 3, unavailable 4, permission 5, in use 6', () => {
+    expect(exitCodeFor(new PassthroughError('PT_ERR_IO', 'x'))).toBe(1);
     expect(exitCodeFor(new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'x'))).toBe(1);
     expect(exitCodeFor(usageError('x'))).toBe(2);
     expect(exitCodeFor(new PassthroughError('PT_ERR_INVALID_BDF', 'x'))).toBe(2);
-    expect(exitCodeFor(new PassthroughError('PT_ERR_PLATFORM', 'x'))).toBe(3);
-    expect(exitCodeFor(new PassthroughError('PT_ERR_VFIO_UNAVAILABLE', 'x'))).toBe(3);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_NOT_FOUND', 'x'))).toBe(3);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_CONNECT_FAILED', 'x'))).toBe(3);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_PLATFORM', 'x'))).toBe(4);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_VFIO_UNAVAILABLE', 'x'))).toBe(4);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_PERMISSION', 'x'))).toBe(5);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_DUPLICATE_OWNER', 'x'))).toBe(6);
+    expect(exitCodeFor(new PassthroughError('PT_ERR_GROUP_NOT_VIABLE', 'x'))).toBe(6);
+    // A usage mark wins over the code's own row (a --machine file that is missing a field).
+    expect(exitCodeFor(new PassthroughError('PT_ERR_NOT_FOUND', 'x', { usage: true }))).toBe(2);
   });
 
-  it('colour: TTY on, NO_COLOR (non-empty) off, FORCE_COLOR on for pipes, flags win', () => {
+  it('colour: the command line wins, then NO_COLOR, then FORCE_COLOR, then the TTY', () => {
     const tty = { write() {}, isTTY: true };
     const pipe = { write() {} };
     expect(colorEnabled(tty, {}, undefined)).toBe(true);
@@ -112,10 +135,25 @@ describe('exit codes and colour', () => {
     expect(colorEnabled(tty, { NO_COLOR: '1' }, undefined)).toBe(false);
     expect(colorEnabled(tty, { NO_COLOR: '' }, undefined)).toBe(true);
     expect(colorEnabled(pipe, { FORCE_COLOR: '1' }, undefined)).toBe(true);
-    expect(colorEnabled(pipe, { FORCE_COLOR: '0' }, undefined)).toBe(false);
-    expect(colorEnabled(tty, {}, false)).toBe(false);
-    expect(colorEnabled(pipe, { NO_COLOR: '1' }, true)).toBe(false);
-    expect(colorEnabled(pipe, {}, true)).toBe(true);
+    expect(colorEnabled(pipe, { FORCE_COLOR: '' }, undefined)).toBe(false);
+    expect(colorEnabled(tty, { FORCE_COLOR: '0' }, undefined)).toBe(false);
+    expect(colorEnabled(tty, { FORCE_COLOR: 'false' }, undefined)).toBe(false);
+    expect(colorEnabled(pipe, { NO_COLOR: '1', FORCE_COLOR: '1' }, undefined)).toBe(false);
+    expect(colorEnabled(tty, {}, 'never')).toBe(false);
+    expect(colorEnabled(pipe, { NO_COLOR: '1' }, 'always')).toBe(true);
+    expect(colorEnabled(pipe, {}, 'always')).toBe(true);
+    expect(colorEnabled(tty, { NO_COLOR: '1' }, 'auto')).toBe(false);
+    expect(colorEnabled(tty, {}, 'auto')).toBe(true);
+  });
+});
+
+describe('hints', () => {
+  it('name the command or the system step that fixes an operator error', () => {
+    expect(hintFor(new PassthroughError('PT_ERR_GROUP_NOT_VIABLE', 'x', { bdf: '0000:03:00.0' }))).toBe('bind the whole IOMMU group with "sudo pcipt --backend linux bind --group 0000:03:00.0"');
+    expect(hintFor(new PassthroughError('PT_ERR_PERMISSION', 'x', { path: '/sys/bus/pci/drivers_probe' }))).toContain('sudo');
+    expect(hintFor(new PassthroughError('PT_ERR_PERMISSION', 'x', { path: '/dev/vfio/7' }))).toContain('/dev/vfio/<group>');
+    expect(hintFor(new PassthroughError('PT_ERR_VFIO_UNAVAILABLE', 'x'))).toContain('driver-status');
+    expect(hintFor(new PassthroughError('PT_ERR_IO', 'x'))).toBeUndefined();
   });
 });
 

@@ -19,3 +19,16 @@ describe('examples/embed.ts', () => {
     });
   });
 });
+
+// The README's guest-layer example is a real program too.
+describe('examples/guest.ts', () => {
+  it('a guest programs MSI-X through the layer and the host interrupt arrives as its MSI write, then exits', async () => {
+    const script = fileURLToPath(new URL('../../dist/examples/guest.js', import.meta.url));
+    const { stdout } = await run(process.execPath, [script], { timeout: 60_000 });
+    expect(JSON.parse(stdout)).toEqual({
+      bar0Size: 65536,
+      route: { bar: 0, offset: 64 },
+      messages: [{ address: '0xfee01000', data: 0x4023 }],
+    });
+  });
+});

@@ -90,7 +90,9 @@ export interface RemoteDextClient {
 
 /** The DMA companion's BAR0 (4-byte registers), from the calling thread, synchronously. */
 export interface CompanionRegisters {
+  /** Reads the 4-byte register at `offsetBytes` (VERSION 0x00, MANAGED_BDF 0x04, MAX_ENTRIES 0x08, STATUS 0x0c). */
   read32(offsetBytes: number): number;
+  /** Writes the 4-byte register at `offsetBytes` (CMD_GPA_LO 0x10, CMD_GPA_HI 0x14, DOORBELL 0x18). */
   write32(offsetBytes: number, value: number): void;
 }
 

@@ -1,182 +1,358 @@
 /**
- * Benchmark plots with no browser: a latency histogram (log-spaced bins,
- * log-scale counts) above a percentile plot (latency against percentile on
- * a log axis, HDR style), specified in vega-lite, compiled to vega, rendered
- * to SVG by a headless view (`renderer: 'none'`), and rasterised to PNG by
- * resvg with the system DejaVu fonts. The output has exactly the requested
- * pixel size (the chart is scaled to fit, centred, on white).
+ * Benchmark plots with no browser. One panel per measured path: the path's
+ * latency histogram over its baseline's (same run), p50 and p99 markers for
+ * both, and the target line the path must stay under (baseline × target for
+ * a `≤` ratio, baseline ÷ target for a speed-up); results that no ratio
+ * names get a panel of their own. Axes go logarithmic where the data spans
+ * more than a decade. A ratio table (value, target, PASS/MISS) ends the
+ * image. Specified in vega-lite, compiled to vega, rendered to SVG by a
+ * headless view and rasterised to PNG by resvg with the DejaVu fonts.
+ *
+ * vega, vega-lite and @resvg/resvg-js are optional peer dependencies (they
+ * make up most of an install): {@link requirePlotRenderers} says what to
+ * install before a benchmark runs.
  */
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { extname } from 'node:path';
-import type { BenchReport } from '../../../bench/report.js';
+import type { BenchRatio, BenchReport, BenchResult } from '../../../bench/report.js';
 import { PassthroughError } from '../../errors.js';
 import { usageError } from '../exit-codes.js';
+import { formatNs } from '../table.js';
 
 /** Where DejaVu lives on Debian/Ubuntu (fonts-dejavu-core). */
 const FONT_DIR = '/usr/share/fonts/truetype/dejavu';
 const FONT_FAMILY = 'DejaVu Sans';
+const MONO_FAMILY = 'DejaVu Sans Mono';
+
+/** The smallest inner panel height a plot is drawn with (smaller would hide the histogram). */
+const kMinPanelHeightPx = 80;
 
 /** Plot options. */
 export interface PlotOptions {
   /** Output width in pixels. */
   widthPx: number;
-  /** Output height in pixels. */
-  heightPx: number;
+  /** Output height in pixels; default: what the panels need. */
+  heightPx?: number;
   /** Chart title. */
   title: string;
 }
 
-/** One histogram bar. */
-interface HistogramRow {
-  series: string;
-  lo: number;
-  hi: number;
-  count: number;
-}
-/** One point of the percentile plot. */
-interface PercentileRow {
-  series: string;
-  percentile: number;
-  /** 1 / (1 − p/100): 1 at p0, 2 at p50, 100 at p99 (the HDR x axis). */
-  x: number;
-  latencyNs: number;
+/** One panel: a path and (when a ratio names it) its baseline and target. */
+export interface PlotPanel {
+  title: string;
+  path: BenchResult;
+  baseline: BenchResult | undefined;
+  ratio: BenchRatio | undefined;
+  /** Where the target puts the path's statistic, ns (undefined without a ratio). */
+  targetNs: number | undefined;
 }
 
-const PERCENTILES = [0, 10, 25, 50, 75, 90, 95, 99, 99.9, 99.99, 99.999];
-
-/** Nearest-rank percentile of a sorted array. */
-function pct(sorted: Float64Array, p: number): number {
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
+/** Renderers a plot format needs (npm package names), in install order. */
+export function renderersFor(format: 'svg' | 'png' | 'html'): string[] {
+  return format === 'png' ? ['vega', 'vega-lite', '@resvg/resvg-js'] : ['vega', 'vega-lite'];
 }
 
-/** The plot data of every result of every report (series `suite/name` when there are several suites). */
-export function plotData(reports: readonly BenchReport[]): { histogram: HistogramRow[]; percentiles: PercentileRow[] } {
+/** The install command for the optional renderers. */
+export const RENDERER_INSTALL = 'npm install vega@^6.4 vega-lite@~6.4 @resvg/resvg-js@^2.6';
+
+/**
+ * Checks that the optional renderers a format needs can be loaded; throws
+ * PT_ERR_NOT_FOUND (exit 3) naming the install command otherwise. Call it
+ * before a benchmark runs, not after.
+ */
+export async function requirePlotRenderers(format: 'svg' | 'png' | 'html', option: string): Promise<void> {
+  const missing: string[] = [];
+  for (const name of renderersFor(format)) {
+    try {
+      await import(name);
+    } catch {
+      missing.push(name);
+    }
+  }
+  if (missing.length > 0) {
+    throw new PassthroughError('PT_ERR_NOT_FOUND', `${option} needs ${missing.join(', ')} (optional dependencies of pcipt): ${RENDERER_INSTALL}`, {
+      option,
+      missing,
+    });
+  }
+}
+
+/** Groups results into panels: one per ratio's path (its first ratio decides the baseline), then the rest. */
+export function plotPanels(reports: readonly BenchReport[]): PlotPanel[] {
+  const panels: PlotPanel[] = [];
   const many = reports.length > 1;
-  const series: { name: string; sorted: Float64Array | undefined; stats: BenchReport['results'][number]['latencyNs'] }[] = [];
   for (const report of reports) {
+    const byName = new Map(report.results.map((r) => [r.name, r]));
+    const shown = new Set<string>();
+    for (const ratio of report.ratios ?? []) {
+      const path = ratio.path === undefined ? undefined : byName.get(ratio.path);
+      const baseline = ratio.baseline === undefined ? undefined : byName.get(ratio.baseline);
+      if (path === undefined || baseline === undefined || ratio.stat === undefined) continue;
+      const base = baseline.latencyNs[ratio.stat];
+      const targetNs = ratio.target.kind === 'max' ? base * ratio.target.value : base / ratio.target.value;
+      panels.push({ title: `${many ? `${report.suite}: ` : ''}${ratio.label}`, path, baseline, ratio, targetNs });
+      shown.add(path.name).add(baseline.name);
+    }
     for (const r of report.results) {
-      const raw = r.samplesNs?.filter((v) => Number.isFinite(v) && v > 0);
-      series.push({
-        name: many ? `${report.suite}/${r.name}` : r.name,
-        sorted: raw !== undefined && raw.length > 0 ? Float64Array.from(raw).sort() : undefined,
-        stats: r.latencyNs,
-      });
+      if (!shown.has(r.name)) panels.push({ title: `${many ? `${report.suite}: ` : ''}${r.name}`, path: r, baseline: undefined, ratio: undefined, targetNs: undefined });
     }
   }
-  const histogram: HistogramRow[] = [];
-  const withSamples = series.filter((s) => s.sorted !== undefined);
-  if (withSamples.length > 0) {
-    const lo = Math.min(...withSamples.map((s) => s.sorted![0]!));
-    const hi = Math.max(...withSamples.map((s) => s.sorted![s.sorted!.length - 1]!));
-    const bins = 40;
-    const l0 = Math.log10(lo);
-    const step = Math.max(1e-9, (Math.log10(hi) - l0) / bins);
-    for (const s of withSamples) {
-      const counts = new Array<number>(bins).fill(0);
-      for (const v of s.sorted!) counts[Math.min(bins - 1, Math.floor((Math.log10(v) - l0) / step))]!++;
-      counts.forEach((count, i) => {
-        if (count > 0) histogram.push({ series: s.name, lo: 10 ** (l0 + i * step), hi: 10 ** (l0 + (i + 1) * step), count });
-      });
-    }
-  }
-  const percentiles: PercentileRow[] = [];
-  for (const s of series) {
-    if (s.sorted !== undefined) {
-      for (const p of PERCENTILES) {
-        const x = 1 / (1 - p / 100);
-        if (x > s.sorted.length) break; // not enough samples to resolve this tail
-        percentiles.push({ series: s.name, percentile: p, x, latencyNs: Math.max(1e-3, pct(s.sorted, p)) });
-      }
-    } else {
-      for (const [p, v] of [[0, s.stats.min], [50, s.stats.p50], [99, s.stats.p99]] as const) {
-        if (Number.isFinite(v) && v > 0) percentiles.push({ series: s.name, percentile: p, x: 1 / (1 - p / 100), latencyNs: v });
-      }
-    }
-  }
-  return { histogram, percentiles };
+  return panels;
 }
 
-/** The vega-lite spec of the two charts. */
-export function plotSpec(reports: readonly BenchReport[], opts: PlotOptions): Record<string, unknown> {
-  const { histogram, percentiles } = plotData(reports);
-  const chartWidth = Math.max(200, opts.widthPx - 330);
-  const chartHeight = Math.max(120, Math.floor((opts.heightPx - 170) / (histogram.length > 0 ? 2 : 1)));
-  // tableau20: `bench all` plots ~18 series; the default 10-colour scheme would repeat.
-  const color = { field: 'series', type: 'nominal', title: 'result', scale: { scheme: 'tableau20' }, legend: { labelLimit: 260 } };
-  const charts: Record<string, unknown>[] = [];
-  if (histogram.length > 0) {
-    charts.push({
-      title: 'latency histogram',
-      width: chartWidth,
-      height: chartHeight,
-      data: { values: histogram },
+/** Positive finite samples, sorted. */
+function samplesOf(r: BenchResult): Float64Array | undefined {
+  const raw = r.samplesNs?.filter((v) => Number.isFinite(v) && v > 0);
+  return raw === undefined || raw.length === 0 ? undefined : Float64Array.from(raw).sort();
+}
+
+/** Histogram bars of a panel's series over one shared binning (log-spaced when the range spans a decade). */
+function panelData(panel: PlotPanel): { bars: Record<string, unknown>[]; marks: Record<string, unknown>[]; logX: boolean; logY: boolean } {
+  const series = [panel.path, ...(panel.baseline === undefined ? [] : [panel.baseline])];
+  const sorted = series.map(samplesOf);
+  const markValues = series.flatMap((r) => [r.latencyNs.p50, r.latencyNs.p99]).filter((v) => Number.isFinite(v) && v > 0);
+  const all = [...sorted.flatMap((s) => (s === undefined ? [] : [s[0]!, s[s.length - 1]!])), ...markValues, ...(panel.targetNs === undefined ? [] : [panel.targetNs])];
+  const lo = Math.min(...all);
+  const hi = Math.max(...all);
+  const logX = hi / lo > 10;
+  const bins = 40;
+  const toAxis = (v: number) => (logX ? Math.log10(v) : v);
+  const fromAxis = (v: number) => (logX ? 10 ** v : v);
+  const a0 = toAxis(lo);
+  const step = Math.max(1e-12, (toAxis(hi) - a0) / bins);
+  const bars: Record<string, unknown>[] = [];
+  let maxCount = 1;
+  let minCount = Infinity;
+  series.forEach((r, i) => {
+    const s = sorted[i];
+    if (s === undefined) return;
+    const counts = new Array<number>(bins).fill(0);
+    for (const v of s) counts[Math.min(bins - 1, Math.max(0, Math.floor((toAxis(v) - a0) / step)))]!++;
+    counts.forEach((count, b) => {
+      if (count === 0) return;
+      maxCount = Math.max(maxCount, count);
+      minCount = Math.min(minCount, count);
+      bars.push({ series: r.name, lo: fromAxis(a0 + b * step), hi: fromAxis(a0 + (b + 1) * step), count });
+    });
+  });
+  const marks: Record<string, unknown>[] = series.flatMap((r) => [
+    { series: r.name, stat: 'p50', ns: r.latencyNs.p50, label: `${r.name === panel.path.name ? 'path' : 'baseline'} p50 ${formatNs(r.latencyNs.p50)}` },
+    { series: r.name, stat: 'p99', ns: r.latencyNs.p99, label: `p99 ${formatNs(r.latencyNs.p99)}` },
+  ]).filter((m) => Number.isFinite(m.ns as number) && (m.ns as number) > 0);
+  return { bars, marks, logX, logY: maxCount / minCount > 100 };
+}
+
+/** One panel as a layered vega-lite chart. */
+function panelSpec(panel: PlotPanel, widthPx: number, heightPx: number): Record<string, unknown> {
+  const { bars, marks, logX, logY } = panelData(panel);
+  const names = [panel.path.name, ...(panel.baseline === undefined ? [] : [panel.baseline.name])];
+  const color = { field: 'series', type: 'nominal', title: null, scale: { domain: names, range: ['#1f77b4', '#8c8c8c'] }, legend: { orient: 'top', labelLimit: 240 } };
+  const x = logX ? { type: 'log', nice: false } : { type: 'linear', zero: false, nice: false };
+  const layers: Record<string, unknown>[] = [];
+  if (bars.length > 0) {
+    layers.push({
+      data: { values: bars },
       mark: { type: 'rect', opacity: 0.55 },
       encoding: {
-        x: { field: 'lo', type: 'quantitative', scale: { type: 'log' }, title: 'latency per operation (ns, log scale)' },
+        x: { field: 'lo', type: 'quantitative', scale: x, title: `latency per operation (ns${logX ? ', log scale' : ''})`, axis: { format: '~s' } },
         x2: { field: 'hi' },
-        // Bars start at 0.5 so a single-sample bin stays visible on the log axis.
-        y: { field: 'count', type: 'quantitative', scale: { type: 'log', domainMin: 0.5 }, title: 'samples (log scale)' },
-        y2: { datum: 0.5 },
+        y: { field: 'count', type: 'quantitative', scale: logY ? { type: 'log', domainMin: 0.5 } : { type: 'linear' }, title: `samples${logY ? ' (log)' : ''}` },
+        y2: { datum: logY ? 0.5 : 0 },
         color,
       },
     });
   }
-  charts.push({
-    title: 'latency by percentile',
-    width: chartWidth,
-    height: chartHeight,
-    data: { values: percentiles },
-    mark: { type: 'line', point: true },
+  layers.push({
+    data: { values: marks },
+    mark: { type: 'rule', strokeWidth: 2 },
     encoding: {
-      x: {
-        field: 'x',
-        type: 'quantitative',
-        scale: { type: 'log', domainMin: 1 },
-        title: 'percentile',
-        axis: { values: [1, 2, 10, 100, 1000, 10000, 100000], labelExpr: "format(100 - 100 / datum.value, '.3~f') + '%'" },
-      },
-      y: { field: 'latencyNs', type: 'quantitative', scale: { type: 'log' }, title: 'latency per operation (ns, log scale)' },
+      x: { field: 'ns', type: 'quantitative', scale: x, axis: { format: '~s' }, ...(bars.length === 0 ? { title: 'latency per operation (ns)' } : {}) },
       color,
-      tooltip: [{ field: 'series' }, { field: 'percentile' }, { field: 'latencyNs' }],
+      strokeDash: { field: 'stat', type: 'nominal', title: null, scale: { domain: ['p50', 'p99'], range: [[1, 0], [5, 3]] }, legend: { orient: 'top' } },
     },
   });
+  if (panel.targetNs !== undefined && panel.ratio !== undefined) {
+    const r = panel.ratio;
+    const text = `target: ${r.target.kind === 'max' ? '≤' : '≥'} ${r.target.value}× ${r.target.kind === 'max' ? '' : 'faster than '}baseline ${r.stat ?? ''}`;
+    layers.push({
+      data: { values: [{ ns: panel.targetNs, text }] },
+      layer: [
+        { mark: { type: 'rule', color: '#d62728', strokeWidth: 2, strokeDash: [8, 4] }, encoding: { x: { field: 'ns', type: 'quantitative', scale: x } } },
+        {
+          mark: { type: 'text', color: '#d62728', align: 'left', baseline: 'top', dx: 4, dy: 4, fontSize: 11 },
+          encoding: { x: { field: 'ns', type: 'quantitative', scale: x }, y: { value: 0 }, text: { field: 'text' } },
+        },
+      ],
+    });
+  }
+  const r = panel.ratio;
+  const verdict = r === undefined ? undefined : `${ratioValue(r)} (target ${r.target.kind === 'max' ? '≤' : '≥'} ${r.target.value}×)  ${r.ok ? 'PASS' : 'MISS'}`;
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: opts.title,
-    background: 'white',
-    config: { font: FONT_FAMILY, view: { stroke: '#ddd' } },
-    vconcat: charts,
-    resolve: { scale: { color: 'shared' } },
+    title: {
+      text: panel.title,
+      ...(verdict === undefined ? {} : { subtitle: verdict, subtitleColor: r!.ok ? '#2ca02c' : '#d62728', subtitleFontWeight: 'bold', subtitleFontSize: 12 }),
+      fontSize: 12,
+      anchor: 'start',
+      limit: widthPx + 60,
+    },
+    width: widthPx,
+    height: heightPx,
+    layer: layers,
   };
 }
 
-/** Renders the plot to an SVG string of exactly widthPx × heightPx. */
-export async function renderPlotSvg(reports: readonly BenchReport[], opts: PlotOptions): Promise<string> {
+function ratioValue(r: BenchRatio): string {
+  return `${r.value >= 1000 ? Math.round(r.value) : r.value.toPrecision(3)}×`;
+}
+
+/** The ratio table as a text chart: one text layer per column (SVG collapses runs of spaces), PASS green, MISS red. */
+function ratioTableSpec(reports: readonly BenchReport[], widthPx: number): Record<string, unknown> | undefined {
+  const ratios = reports.flatMap((rep) => (rep.ratios ?? []).map((r) => ({ suite: rep.suite, ...r })));
+  if (ratios.length === 0) return undefined;
+  const rows = [
+    { i: 0, label: 'ratio', value: 'value', target: 'target', verdict: 'result' },
+    ...ratios.map((r, n) => ({
+      i: n + 1,
+      label: reports.length > 1 ? `${r.suite}: ${r.label}` : r.label,
+      value: ratioValue(r),
+      target: `${r.target.kind === 'max' ? '≤' : '≥'} ${r.target.value}×`,
+      verdict: r.ok ? 'PASS' : 'MISS',
+    })),
+  ];
+  const charPx = 7.3; // DejaVu Sans Mono at 12 px
+  const labelPx = Math.max(...rows.map((r) => r.label.length)) * charPx + 16;
+  const column = (field: string, x: number, align: 'left' | 'right', extra: Record<string, unknown> = {}) => ({
+    mark: { type: 'text', align, baseline: 'middle', font: MONO_FAMILY, fontSize: 12, ...extra },
+    encoding: {
+      x: { value: x },
+      y: { field: 'i', type: 'ordinal', axis: null },
+      text: { field },
+      ...(field === 'verdict'
+        ? { color: { field: 'verdict', type: 'nominal', scale: { domain: ['result', 'PASS', 'MISS'], range: ['#222', '#2ca02c', '#d62728'] }, legend: null } }
+        : {}),
+    },
+  });
+  return {
+    title: { text: 'ratios (same run)', fontSize: 12, anchor: 'start' },
+    width: Math.min(widthPx, labelPx + 260),
+    height: rows.length * 17,
+    data: { values: rows },
+    layer: [
+      column('label', 0, 'left'),
+      column('value', labelPx + 70, 'right'),
+      column('target', labelPx + 160, 'right'),
+      column('verdict', labelPx + 180, 'left', { fontWeight: 'bold' }),
+    ],
+    view: { stroke: null },
+  };
+}
+
+/** Columns of the panel grid to try for a width, widest first. */
+function columnChoices(widthPx: number, panels: number): number[] {
+  return widthPx >= 1000 && panels > 1 ? [2, 1] : [1];
+}
+
+/** The vega-lite spec: title, the panel grid, the ratio table. `panelWidth`/`panelHeight` are inner chart sizes. */
+export function plotSpec(reports: readonly BenchReport[], opts: PlotOptions, panelWidth?: number, panelHeight?: number, columnCount?: number): Record<string, unknown> {
+  const panels = plotPanels(reports);
+  const columns = columnCount ?? columnChoices(opts.widthPx, panels.length)[0]!;
+  const w = panelWidth ?? Math.max(160, Math.floor(opts.widthPx / columns) - 110);
+  const h = panelHeight ?? 170;
+  const table = ratioTableSpec(reports, opts.widthPx - 100);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: opts.title, fontSize: 15, anchor: 'start' },
+    background: 'white',
+    padding: 12,
+    config: { font: FONT_FAMILY, view: { stroke: '#ddd' }, legend: { labelFontSize: 11 } },
+    vconcat: [
+      {
+        concat: panels.map((p) => panelSpec(p, w, h)),
+        columns,
+        spacing: 40,
+        // Each panel has its own axes and its own two series; the p50/p99 dash legend is shared.
+        resolve: { scale: { x: 'independent', y: 'independent', color: 'independent', strokeDash: 'shared' }, legend: { color: 'independent', strokeDash: 'shared' } },
+      },
+      ...(table === undefined ? [] : [table]),
+    ],
+    spacing: 30,
+  };
+}
+
+/** The size vega gave an SVG. */
+function svgSize(svg: string): { width: number; height: number } {
+  const root = /<svg\b[^>]*>/.exec(svg)?.[0] ?? '';
+  return { width: Number(/\bwidth="([\d.]+)"/.exec(root)?.[1] ?? 0), height: Number(/\bheight="([\d.]+)"/.exec(root)?.[1] ?? 0) };
+}
+
+async function renderVega(spec: Record<string, unknown>): Promise<string> {
   const [{ compile }, vega] = await Promise.all([import('vega-lite'), import('vega')]);
-  const spec = compile(plotSpec(reports, opts) as unknown as Parameters<typeof compile>[0]).spec;
-  const view = new vega.View(vega.parse(spec), { renderer: 'none' });
+  const compiled = compile(spec as unknown as Parameters<typeof compile>[0]).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
-    const svg = await view.toSVG();
-    return fitSvg(svg, opts.widthPx, opts.heightPx);
+    return await view.toSVG();
   } finally {
     view.finalize();
   }
 }
 
-/** Wraps an SVG in a white `width × height` canvas, scaled to fit and centred. */
+/**
+ * Renders the plot to an SVG of exactly widthPx × heightPx (height: what the
+ * panels need when not given). The panels are sized to the canvas (a second
+ * pass corrects for legends and labels), never letterboxed.
+ */
+export async function renderPlotSvg(reports: readonly BenchReport[], opts: PlotOptions): Promise<string> {
+  const panels = plotPanels(reports);
+  if (panels.length === 0) throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'nothing to plot: the reports have no results', {});
+  let refusal: PassthroughError | undefined;
+  for (const columns of columnChoices(opts.widthPx, panels.length)) {
+    const rows = Math.ceil(panels.length / columns);
+    let w = Math.max(160, Math.floor(opts.widthPx / columns) - 110);
+    let h = 170;
+    const first = svgSize(await renderVega(plotSpec(reports, opts, w, h, columns)));
+    w = Math.max(120, w + Math.floor((opts.widthPx - first.width) / columns));
+    if (opts.heightPx !== undefined) h = Math.max(kMinPanelHeightPx, h + Math.floor((opts.heightPx - first.height) / rows));
+    const svg = await renderVega(plotSpec(reports, opts, w, h, columns));
+    const natural = svgSize(svg);
+    // A canvas the panels cannot fit is refused, never cropped or squeezed out of shape.
+    const slackPx = 8;
+    if (natural.width > opts.widthPx + slackPx) {
+      refusal ??= usageError(`the plot needs at least --plot-width ${Math.ceil(natural.width)} (its ratio table and legends do not fit in ${opts.widthPx} px)`, {
+        widthPx: opts.widthPx,
+        neededWidthPx: Math.ceil(natural.width),
+      });
+      continue;
+    }
+    if (opts.heightPx !== undefined && natural.height > opts.heightPx + slackPx) {
+      const needed = Math.ceil(natural.height + (kMinPanelHeightPx - h) * rows);
+      refusal = usageError(`${panels.length} panels do not fit in ${opts.heightPx} px of height: give at least --plot-height ${needed}, or leave it out (the height then follows the panels)`, {
+        heightPx: opts.heightPx,
+        neededHeightPx: needed,
+        panels: panels.length,
+      });
+      if (columns > 1) continue;
+      throw refusal;
+    }
+    return fitSvg(svg, opts.widthPx, opts.heightPx ?? Math.ceil(natural.height));
+  }
+  throw refusal!;
+}
+
+/**
+ * Gives an SVG exactly `width × height`: the drawing keeps its own
+ * coordinates (after the sizing pass it is within a few pixels of the
+ * canvas), placed top-left on white, never scaled into a letterbox.
+ */
 export function fitSvg(svg: string, width: number, height: number): string {
   const root = /<svg\b[^>]*>/.exec(svg);
   if (root === null) throw new PassthroughError('PT_ERR_INTERNAL', 'vega produced no <svg> root', {});
-  const w = Number(/\bwidth="([\d.]+)"/.exec(root[0])?.[1] ?? width);
-  const h = Number(/\bheight="([\d.]+)"/.exec(root[0])?.[1] ?? height);
   const inner = svg.slice(root.index + root[0].length).replace(/<\/svg>\s*$/, '');
-  const viewBox = /\bviewBox="([^"]+)"/.exec(root[0])?.[1] ?? `0 0 ${w} ${h}`;
+  const viewBox = /\bviewBox="([^"]+)"/.exec(root[0])?.[1];
+  const nested = viewBox === undefined ? '' : ` viewBox="${viewBox}"`;
+  const { width: w, height: h } = svgSize(svg);
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">` +
     `<rect width="${width}" height="${height}" fill="white"/>` +
-    `<svg x="0" y="0" width="${width}" height="${height}" viewBox="${viewBox}" preserveAspectRatio="xMidYMid meet">${inner}</svg>` +
+    `<svg x="0" y="0" width="${w || width}" height="${h || height}"${nested} overflow="hidden">${inner}</svg>` +
     `</svg>\n`
   );
 }
@@ -184,33 +360,19 @@ export function fitSvg(svg: string, width: number, height: number): string {
 /** Rasterises an SVG to PNG with resvg, using DejaVu when installed (else the system fonts). */
 export async function svgToPng(svg: string): Promise<Uint8Array> {
   const { Resvg } = await import('@resvg/resvg-js');
-  const fontFiles = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf']
+  const fontFiles = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf', 'DejaVuSansMono.ttf', 'DejaVuSansMono-Bold.ttf']
     .map((f) => `${FONT_DIR}/${f}`)
     .filter((p) => existsSync(p));
   const resvg = new Resvg(svg, {
     fitTo: { mode: 'original' },
     background: 'white',
-    font: { fontFiles, loadSystemFonts: fontFiles.length === 0, defaultFontFamily: FONT_FAMILY },
+    font: { fontFiles, loadSystemFonts: fontFiles.length === 0, defaultFontFamily: FONT_FAMILY, monospaceFamily: MONO_FAMILY },
   });
   return resvg.render().asPng();
 }
 
-/** Checks the plot path's extension (usage error unless .svg or .png). */
-export function plotFormat(path: string): 'svg' | 'png' {
-  const ext = extname(path).toLowerCase();
-  if (ext === '.svg') return 'svg';
-  if (ext === '.png') return 'png';
-  throw usageError(`--plot needs a .svg or .png file name (got "${path}")`, { path });
-}
-
-/** Renders and writes the plot; the format follows the extension. Errors: PT_ERR_IO when the file cannot be written. */
-export async function writePlot(path: string, reports: readonly BenchReport[], opts: PlotOptions): Promise<void> {
-  const format = plotFormat(path);
+/** Renders the plot in `format`: SVG text or PNG bytes. */
+export async function renderPlot(reports: readonly BenchReport[], format: 'svg' | 'png', opts: PlotOptions): Promise<string | Uint8Array> {
   const svg = await renderPlotSvg(reports, opts);
-  const data = format === 'svg' ? svg : await svgToPng(svg);
-  try {
-    await writeFile(path, data);
-  } catch (e) {
-    throw new PassthroughError('PT_ERR_IO', `cannot write ${path}`, { path }, { cause: e });
-  }
+  return format === 'svg' ? svg : svgToPng(svg);
 }

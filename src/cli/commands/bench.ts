@@ -1,28 +1,37 @@
 /**
  * `pcipt bench <mmio|irq|config|attach|scale|all>`: runs the suites with a
- * progress bar on stderr, prints a table per suite (name, p50, p99, mean,
- * ops/s) and the target ratios (value, target, PASS/MISS), or with `--json`
- * the BenchReport (one suite) or `{ suites: [...] }` (all). `--plot FILE`
- * writes a histogram + percentile plot (.svg or .png). Exit 0 even when a
- * target is missed (a shared CI box is noisy) unless `--strict`.
+ * progress bar (and ETA) on stderr, prints a table per suite (name, p50,
+ * p99, mean, ops/s) and the target ratios (value, target, PASS/MISS), or
+ * with `--json` the BenchReport (one suite) or `{ suites: [...] }` (all).
+ * `--plot`, `--csv`, `--samples` and `--html` write files: their paths (and
+ * the optional plot renderers) are checked before anything runs, and they
+ * are written after the report is printed, so a failed write never loses a
+ * finished run. Exit 0 even when a target is missed (a shared CI box is
+ * noisy) unless `--strict` (exit 7).
  */
+import os from 'node:os';
 import type { BenchReport } from '../../../bench/report.js';
 import { PassthroughError } from '../../errors.js';
 import { createProgress, progressEnabled } from '../progress.js';
 import { formatNs, formatOps, renderTable } from '../table.js';
 import type { CommandContext } from '../context.js';
-import { ExitCode } from '../exit-codes.js';
-import { plotFormat, writePlot } from '../bench/plot.js';
+import { ExitCode, exitCodeFor } from '../exit-codes.js';
+import { checkOutputs, needsSamples, planOutputs, writeOutputs, type BenchOutputOptions } from '../bench/outputs.js';
 import { SUITE_ORDER, runSuite, type SuiteName } from '../bench/suites.js';
 
 /** Options of bench (from commander). */
-export interface BenchCommandOptions {
+export interface BenchCommandOptions extends BenchOutputOptions {
   durationMs?: number;
   devices: number;
-  plot?: string;
   plotWidth: number;
-  plotHeight: number;
+  plotHeight?: number;
   strict?: boolean;
+}
+
+/** Run details the HTML report shows (what the command line was, and the version). */
+export interface BenchRunInfo {
+  command: string;
+  version: string;
 }
 
 /**
@@ -58,14 +67,17 @@ export interface BenchAllDocument {
 }
 
 /** Runs bench. */
-export async function benchCommand(ctx: CommandContext, suite: SuiteName | 'all', opts: BenchCommandOptions): Promise<number> {
+export async function benchCommand(ctx: CommandContext, suite: SuiteName | 'all', opts: BenchCommandOptions, run: BenchRunInfo = { command: `pcipt bench ${suite}`, version: '' }): Promise<number> {
   const { output } = ctx;
-  if (opts.plot !== undefined) plotFormat(opts.plot); // usage errors before minutes of measuring
+  // Every output path, and the renderers plots need, before minutes of measuring.
+  const outputs = planOutputs(opts);
+  await checkOutputs(outputs);
   const names = suite === 'all' ? SUITE_ORDER : [suite];
   const progress = createProgress(output.streams.stderr, {
     enabled: progressEnabled(output.streams.stderr, output.streams.env, output.json),
     title: 'bench',
   });
+  const startedAt = new Date();
   const reports: BenchReport[] = [];
   try {
     for (const [i, name] of names.entries()) {
@@ -76,7 +88,7 @@ export async function benchCommand(ctx: CommandContext, suite: SuiteName | 'all'
         runSuite(name, {
           ...(durationMs === undefined ? {} : { durationMs }),
           devices: opts.devices,
-          retainSamples: opts.plot !== undefined,
+          retainSamples: needsSamples(outputs),
           onProgress: (fraction, label) => progress.update((i + fraction) / names.length, `${name}: ${label}`),
         }),
         suiteDeadlineMs(durationMs),
@@ -87,24 +99,30 @@ export async function benchCommand(ctx: CommandContext, suite: SuiteName | 'all'
   } finally {
     progress.done();
   }
+  const finishedAt = new Date();
+  const loadAfter = os.loadavg();
 
-  if (opts.plot !== undefined) {
-    await writePlot(opts.plot, reports, {
-      widthPx: opts.plotWidth,
-      heightPx: opts.plotHeight,
-      title: `pcipt bench ${suite} (${reports[0]?.machine.cpus ?? '?'} CPUs, Node ${reports[0]?.machine.node ?? process.version})`,
-    });
-    output.log(`plot written to ${opts.plot}`);
-  }
-
+  // The report first: a file that cannot be written must not lose a finished run.
   const forJson = reports.map(stripSamples);
   if (output.json) {
     output.emitJson(suite === 'all' ? ({ suites: forJson } satisfies BenchAllDocument) : forJson[0]);
   } else {
     for (const report of forJson) printReport(ctx, report);
   }
+
+  const machine = reports[0]?.machine;
+  const title = `pcipt bench ${suite} (${machine?.cpus ?? '?'} CPUs${machine?.cpuModel === undefined ? '' : `, ${machine.cpuModel}`}, Node ${machine?.node ?? process.version})`;
+  const { written, failed } = await writeOutputs(
+    outputs,
+    reports,
+    { widthPx: opts.plotWidth, ...(opts.plotHeight === undefined ? {} : { heightPx: opts.plotHeight }), title },
+    { title, command: run.command, version: run.version, startedAt, finishedAt, loadAfter },
+  );
+  for (const o of written) output.log(`${o.option.slice(2)} written to ${o.path}`);
+  for (const e of failed) output.log(`${output.errColor.red('pcipt:')} ${e.message} ${output.errColor.dim(`[${e.code}]`)}`);
+  if (failed.length > 0) return exitCodeFor(failed[0]!);
   const missed = reports.some((r) => (r.ratios ?? []).some((x) => !x.ok));
-  return missed && opts.strict === true ? ExitCode.RUNTIME : ExitCode.OK;
+  return missed && opts.strict === true ? ExitCode.TARGET_MISSED : ExitCode.OK;
 }
 
 /** The report without raw samples (kept for plots only; they would swell the JSON). */

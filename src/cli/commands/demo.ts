@@ -8,7 +8,6 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { DeviceHandle } from '../../actors/supervisor/handle.js';
-import { createSupervisor } from '../../actors/supervisor/supervisor.js';
 import { PassthroughError, toPassthroughError } from '../../errors.js';
 import {
   mergeCounters,
@@ -22,7 +21,7 @@ import {
 import type { CommandContext } from '../context.js';
 import type { EmbedderInput, EmbedderOutput } from '../demo/embedder.worker.js';
 import { findDevice, measureDma, measureFastPath, measureIrq, measureSlowPath, type DemoLatencies } from '../demo/workload.js';
-import { deviceDisplayName, hex4, loadPciIds } from '../pci-names.js';
+import { hex4 } from '../pci-names.js';
 import { formatNs, renderTable } from '../table.js';
 
 /** One row of the demo's device table. */
@@ -60,11 +59,7 @@ export interface DemoDocument {
 export async function demoCommand(ctx: CommandContext, opts: { iterations: number }): Promise<number> {
   const { output } = ctx;
   const tracing = TRACE_POINT_NAMES.some(traceEnabled);
-  const sup = await createSupervisor({
-    backend: ctx.options.backend,
-    ...(ctx.options.machine === undefined ? {} : { machine: ctx.options.machine }),
-    traceWorkers: tracing,
-  });
+  const sup = await ctx.createSupervisor({ traceWorkers: tracing });
   try {
     const functions = (await sup.listFunctions()).filter((f) => f.attachable);
     if (functions.length === 0) {
@@ -80,8 +75,8 @@ export async function demoCommand(ctx: CommandContext, opts: { iterations: numbe
         failed.push({ bdf: f.bdf, code: err.code, message: err.message });
       }
     }
-    const ids = loadPciIds(output.streams.env);
-    const devices = handles.map((h) => describe(h, deviceDisplayName(ids, h.info.vendorId, h.info.deviceId, h.info.classCode)));
+    const ids = ctx.names();
+    const devices = handles.map((h) => describe(h, ids.deviceName(h.info.vendorId, h.info.deviceId)));
     if (!output.json) printDevices(ctx, devices, failed);
 
     const latency: DemoLatencies = {};

@@ -1,11 +1,12 @@
 /**
- * `pcipt dump-config <bdf> [--size 256|4096]`: the function's config space
+ * `pcipt dump-config <bdf> [--size 64|256|4096]`: the function's config space
  * in the dump format `lspci -F FILE` (and `setpci -A dump`) read back, so
  * pciutils does the decoding (`pcipt dump-config 00:10.0 > d; lspci -F d -vvv`).
  * Default size: everything the backend exposes (4096 bytes where it has
- * extended space). `--json` gives `{ bdf, sizeBytes, hex, dump }`.
+ * non-zero extended space, else 256); `--size N` is exact, never shortened.
+ * `--json` gives `{ bdf, sizeBytes, hex, dump }`.
  */
-import { formatLspciDump } from '../../pci/dump.js';
+import { defaultDumpSize, formatLspciDump } from '../../pci/dump.js';
 import { PassthroughError } from '../../errors.js';
 import type { CommandContext } from '../context.js';
 import { bdfArgument } from '../context.js';
@@ -29,7 +30,7 @@ export function parseDumpSize(text: string | undefined): number | undefined {
   return n;
 }
 
-/** Runs dump-config. Errors: PT_ERR_INVALID_BDF (2), PT_ERR_NOT_FOUND (1), PT_ERR_OUT_OF_RANGE (1) when the backend exposes less than --size. */
+/** Runs dump-config. Errors: PT_ERR_INVALID_BDF (2), PT_ERR_NOT_FOUND (3), PT_ERR_OUT_OF_RANGE (1) when the backend exposes less than --size. */
 export async function dumpConfigCommand(ctx: CommandContext, bdfText: string, opts: { size?: string }): Promise<number> {
   const bdf = bdfArgument(bdfText);
   const size = parseDumpSize(opts.size);
@@ -40,8 +41,10 @@ export async function dumpConfigCommand(ctx: CommandContext, bdfText: string, op
       sizeBytes: size,
     });
   }
-  const bytes = config.subarray(0, size ?? config.length);
-  const dump = formatLspciDump(bdf, bytes);
+  // An explicit --size is exact: 4096 means 4096 bytes even when extended space is all zeros.
+  const sizeBytes = size ?? defaultDumpSize(config);
+  const dump = formatLspciDump(bdf, config, { sizeBytes });
+  const bytes = config.subarray(0, sizeBytes);
   if (ctx.output.json) {
     const doc: DumpConfigDocument = { bdf, sizeBytes: bytes.length, hex: Buffer.from(bytes).toString('hex'), dump };
     ctx.output.emitJson(doc);

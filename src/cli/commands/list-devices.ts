@@ -14,7 +14,7 @@ import type { FunctionSummary } from '../../vfio/backend.js';
 import type { IokitPciDevice } from '../../iokit/driver-status.js';
 import { parseBdf, shortBdf } from '../../types.js';
 import type { CommandContext } from '../context.js';
-import { className, deviceDisplayName, hex4, isBridge, loadPciIds } from '../pci-names.js';
+import { hex4, isBridge, type PciIds } from '../pci-names.js';
 
 /** One entry of `list-devices --json`. */
 export interface DeviceListEntry {
@@ -31,17 +31,16 @@ export interface DeviceListEntry {
   details: Record<string, string | number | boolean>;
 }
 
-/** Builds the JSON entries. */
-export function deviceListEntries(functions: readonly FunctionSummary[], env: Record<string, string | undefined>): DeviceListEntry[] {
-  const ids = loadPciIds(env);
+/** Builds the JSON entries, named from `ids` (lspci's names). */
+export function deviceListEntries(functions: readonly FunctionSummary[], ids: PciIds): DeviceListEntry[] {
   return functions.map((f) => ({
     bdf: f.bdf,
     vendorId: f.vendorId,
     deviceId: f.deviceId,
     id: `${hex4(f.vendorId)}:${hex4(f.deviceId)}`,
     classCode: f.classCode,
-    className: className(f.classCode),
-    name: deviceDisplayName(ids, f.vendorId, f.deviceId, f.classCode),
+    className: ids.className(f.classCode),
+    name: ids.deviceName(f.vendorId, f.deviceId),
     driver: f.driver ?? null,
     attachable: f.attachable,
     details: f.details,
@@ -83,7 +82,7 @@ async function listFunctions(ctx: CommandContext): Promise<FunctionSummary[]> {
 /** Runs list-devices. */
 export async function listDevicesCommand(ctx: CommandContext, opts: { all?: boolean }): Promise<number> {
   const functions = await listFunctions(ctx);
-  const entries = deviceListEntries(functions, ctx.output.streams.env);
+  const entries = deviceListEntries(functions, ctx.names());
   const { output } = ctx;
   if (output.json) {
     output.emitJson(entries);

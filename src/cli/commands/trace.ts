@@ -14,7 +14,7 @@ import {
   TRACE_POINTS,
   TRACE_POINT_NAMES,
 } from '../../trace.js';
-import type { CommandContext } from '../context.js';
+import { nestedGlobals, type CommandContext } from '../context.js';
 import { usageError } from '../exit-codes.js';
 import type { CliStreams } from '../io.js';
 
@@ -54,8 +54,7 @@ export async function traceCommand(
   const args = workload.length > 0 ? [...workload] : ['demo'];
   if (args[0] === 'trace') throw usageError('the trace workload cannot be trace itself');
   // The nested command inherits the backend choice; its stdout is our stderr.
-  const globals = ['--backend', ctx.options.backend, ...(ctx.options.machine === undefined ? [] : ['--machine', ctx.options.machine])];
-  if (ctx.options.color === false) globals.push('--no-color');
+  const globals = nestedGlobals(ctx.options);
   const nestedStreams: CliStreams = { stdout: ctx.output.streams.stderr, stderr: ctx.output.streams.stderr, env: ctx.output.streams.env };
 
   const sink = (opts.format === 'text' ? createTextTraceWriter : createJsonLinesTraceWriter)(ctx.output.streams.stdout, filter);

@@ -27,7 +27,7 @@ export const DoorbellReg = {
   ERRORS: 0x14,
 } as const;
 
-/** @internal */
+/** The doorbell register file of one function (the table above); the msix and dual models' BAR0 registers. */
 export class DoorbellRegisters {
   readonly #bytes: Uint8Array;
   readonly #view: DataView;

@@ -35,7 +35,8 @@
 #   --kernel FILE      kernel to boot (default: the vmlinux extracted from
 #                      /boot/vmlinuz-KVER into the cache, booted via PVH;
 #                      /boot/vmlinuz-KVER itself also works, ~3 s slower)
-# Environment: PCIPT_VM_CACHE (default ${TMPDIR:-/tmp}/pcipt-vm/cache), VFIOVM_KVER.
+# Environment: PCIPT_VM_CACHE (default ${TMPDIR:-/tmp}/pcipt-vm/cache), VFIOVM_KVER,
+#   PCIPT_VM_PARALLEL=1 (let guests run at the same time; by default one waits for the other).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${PCIPT_VM_CACHE:-${VFIOVM_CACHE:-${TMPDIR:-/tmp}/pcipt-vm/cache}}
@@ -106,6 +107,17 @@ if [ "$IOMMU" = noiommu ]; then
 fi
 
 flock -u 9; exec 9>&-
+
+# One guest at a time (unless PCIPT_VM_PARALLEL=1): two TCG guests on a 2-core host slow each
+# other past the in-guest deadlines (a device worker's start under TCG is already ~10 s). The
+# lock is held until this script exits; the QEMU --timeout starts after it is taken.
+if [ "${PCIPT_VM_PARALLEL:-0}" != 1 ]; then
+  exec 8>"$CACHE/.run.lock"
+  if ! flock -n 8; then
+    echo "[run-in-guest] waiting for another guest to finish" >&2
+    flock 8
+  fi
+fi
 
 CTL=$(mktemp -d "$CACHE/run.XXXXXX")
 QPID=""

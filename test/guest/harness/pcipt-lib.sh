@@ -1,0 +1,87 @@
+# Helpers of the v86 tier, run by the guest's busybox sh (. /pcipt/lib.sh). Output lines the host
+# parses start with @@; values are hex (0x...) or decimal as named.
+
+# Config byte/word/dword of a function from sysfs (little endian): pt_cfg BDF OFFSET SIZE
+pt_cfg() {
+  case $3 in
+    1) hexdump -s $(($2)) -n 1 -e '1/1 "0x%02x"' /sys/bus/pci/devices/$1/config;;
+    2) hexdump -s $(($2)) -n 2 -e '1/2 "0x%04x"' /sys/bus/pci/devices/$1/config;;
+    4) hexdump -s $(($2)) -n 4 -e '1/4 "0x%08x"' /sys/bus/pci/devices/$1/config;;
+  esac
+}
+
+# Every PCI function the kernel found: ids, class, irq, BAR resources, capability list.
+pt_enum() {
+  for d in /sys/bus/pci/devices/*; do
+    b=${d##*/}
+    caps=""
+    if [ $(( $(pt_cfg $b 6 2) & 0x10 )) -ne 0 ]; then
+      p=$(( $(pt_cfg $b 0x34 1) & 0xfc )); n=0
+      while [ $p -ne 0 ] && [ $n -lt 48 ]; do
+        caps="$caps$(printf '%02x@%02x' $(pt_cfg $b $p 1) $p),"
+        p=$(( $(pt_cfg $b $((p + 1)) 1) & 0xfc )); n=$((n + 1))
+      done
+    fi
+    bars=""; i=0
+    while read s e f; do
+      [ $i -le 6 ] && [ $((s)) -ne 0 ] && bars="$bars$i:$s-$e:$f,"
+      i=$((i + 1))
+    done < $d/resource
+    echo "@@DEV bdf=$b vendor=$(cat $d/vendor) device=$(cat $d/device) class=$(cat $d/class) irq=$(cat $d/irq) pin=$(pt_cfg $b 0x3d 1) hdr=$(pt_cfg $b 0x0e 1) caps=${caps%,} bars=${bars%,}"
+  done
+  echo "@@ENUM_END"
+}
+
+# Start address of BAR n of a function: pt_bar BDF N
+pt_bar() { sed -n "$(($2 + 1))p" /sys/bus/pci/devices/$1/resource | cut -d' ' -f1; }
+
+# edu registers through devmem: id, liveness (reads ~written), factorial of 10 by the device.
+pt_edu() {
+  B=$(pt_bar $1 0)
+  echo "@@EDU id=$(devmem $B 32)"
+  devmem $((B + 4)) 32 0x12345678
+  echo "@@EDU live1=$(devmem $((B + 4)) 32)"
+  devmem $((B + 4)) 32 0x0000ffff
+  echo "@@EDU live2=$(devmem $((B + 4)) 32)"
+  devmem $((B + 8)) 32 10
+  n=0
+  while [ $(( $(devmem $((B + 0x20)) 32) & 1 )) -ne 0 ] && [ $n -lt 1000 ]; do n=$((n + 1)); done
+  echo "@@EDU fact10=$(devmem $((B + 8)) 32) polls=$n"
+}
+
+# Binds a function to Debian's uio_pci_generic (driver_override: only this function).
+pt_uio_bind() {
+  [ -d /sys/bus/pci/drivers/uio_pci_generic ] || { insmod /lib/modules/uio.ko && insmod /lib/modules/uio_pci_generic.ko; }
+  echo uio_pci_generic > /sys/bus/pci/devices/$1/driver_override
+  echo $1 > /sys/bus/pci/drivers_probe
+  u=$(ls /sys/bus/pci/devices/$1/uio 2>/dev/null)
+  echo "@@UIO bound=$(basename $(readlink /sys/bus/pci/devices/$1/driver)) dev=$u irq=$(cat /sys/bus/pci/devices/$1/irq)"
+}
+
+# One INTx round on an edu bound to uio: wait on /dev/uioN, raise (edu 0x60), see the kernel's
+# handler mask INTx in COMMAND, ack the device (edu 0x64), unmask through config space.
+pt_uio_round() {
+  B=$(pt_bar $1 0); u=$(ls /sys/bus/pci/devices/$1/uio)
+  rm -f /tmp/uio.out
+  ( dd if=/dev/$u bs=4 count=1 2>/dev/null | hexdump -e '1/4 "%d\n"' > /tmp/uio.out ) &
+  P=$!
+  sleep 0.3
+  echo "@@ROUND $2 before cmd=$(pt_cfg $1 4 2) status=$(pt_cfg $1 6 2)"
+  devmem $((B + 0x60)) 32 1
+  wait $P
+  echo "@@ROUND $2 irq count=$(cat /tmp/uio.out) cmd=$(pt_cfg $1 4 2) status=$(pt_cfg $1 6 2) irqstat=$(devmem $((B + 0x24)) 32)"
+  devmem $((B + 0x64)) 32 1
+  echo "@@ROUND $2 acked cmd=$(pt_cfg $1 4 2) status=$(pt_cfg $1 6 2)"
+  c=$(( $(pt_cfg $1 4 2) & ~0x400 ))
+  printf "$(printf '\\%03o\\%03o' $((c & 0xff)) $((c >> 8)))" | dd of=/sys/bus/pci/devices/$1/config bs=1 seek=4 count=2 conv=notrunc 2>/dev/null
+  echo "@@ROUND $2 unmasked cmd=$(pt_cfg $1 4 2) status=$(pt_cfg $1 6 2) intr=$(grep uio_pci_generic /proc/interrupts | tr -s ' ')"
+}
+
+# Times N bytes of 32-bit reads from guest-physical ADDR through /dev/mem (4 KiB pages):
+# pt_mem_read ADDR BYTES  ->  @@MEMREAD addr=... bytes=... ms=...
+pt_mem_read() {
+  t0=$(date +%s%N)
+  dd if=/dev/mem of=/dev/null bs=4096 count=$(($2 / 4096)) skip=$(($1 / 4096)) 2>/dev/null
+  t1=$(date +%s%N)
+  echo "@@MEMREAD addr=$1 bytes=$2 ns=$((t1 - t0))"
+}

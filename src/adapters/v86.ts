@@ -219,7 +219,9 @@ export function attachToV86(emulator: unknown, specs: readonly V86FunctionSpec[]
   const counters = newAdapterCounters();
   const report = (e: unknown, context: Record<string, unknown>): void => {
     counters.errors++;
-    options.onError?.(toPassthroughError(e, { emulator: 'v86', ...context }));
+    if (options.onError === undefined) return;
+    const error = toPassthroughError(e);
+    options.onError(new PassthroughError(error.code, error.message, { ...error.context, emulator: 'v86', ...context }, { cause: error }));
   };
   const deps: SlotDeps = {
     mmio: createMmioTable(v86MmioHost(v.cpu), counters, report),

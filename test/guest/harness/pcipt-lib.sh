@@ -10,24 +10,10 @@ pt_cfg() {
   esac
 }
 
-# Every PCI function the kernel found: ids, class, irq, BAR resources, capability list.
+# Every PCI function the kernel found: irq, full config space (hex), resources (start:end:flags per line).
 pt_enum() {
   for d in /sys/bus/pci/devices/*; do
-    b=${d##*/}
-    caps=""
-    if [ $(( $(pt_cfg $b 6 2) & 0x10 )) -ne 0 ]; then
-      p=$(( $(pt_cfg $b 0x34 1) & 0xfc )); n=0
-      while [ $p -ne 0 ] && [ $n -lt 48 ]; do
-        caps="$caps$(printf '%02x@%02x' $(pt_cfg $b $p 1) $p),"
-        p=$(( $(pt_cfg $b $((p + 1)) 1) & 0xfc )); n=$((n + 1))
-      done
-    fi
-    bars=""; i=0
-    while read s e f; do
-      [ $i -le 6 ] && [ $((s)) -ne 0 ] && bars="$bars$i:$s-$e:$f,"
-      i=$((i + 1))
-    done < $d/resource
-    echo "@@DEV bdf=$b vendor=$(cat $d/vendor) device=$(cat $d/device) class=$(cat $d/class) irq=$(cat $d/irq) pin=$(pt_cfg $b 0x3d 1) hdr=$(pt_cfg $b 0x0e 1) caps=${caps%,} bars=${bars%,}"
+    echo "@@DEV bdf=${d##*/} irq=$(cat $d/irq) cfg=$(hexdump -v -e '1/1 "%02x"' $d/config) res=$(tr ' \n' ':,' < $d/resource)"
   done
   echo "@@ENUM_END"
 }
@@ -84,4 +70,12 @@ pt_mem_read() {
   dd if=/dev/mem of=/dev/null bs=4096 count=$(($2 / 4096)) skip=$(($1 / 4096)) 2>/dev/null
   t1=$(date +%s%N)
   echo "@@MEMREAD addr=$1 bytes=$2 ns=$((t1 - t0))"
+}
+
+# Port I/O through /dev/port: pt_inb PORT, pt_outl PORT VALUE (little endian), pt_inl PORT
+pt_inb() { dd if=/dev/port bs=1 skip=$(($1)) count=1 2>/dev/null | hexdump -v -e '1/1 "0x%02x"'; }
+pt_inl() { dd if=/dev/port bs=1 skip=$(($1)) count=4 2>/dev/null | hexdump -v -e '1/4 "0x%08x"'; }
+pt_outl() {
+  v=$(($2))
+  printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $((v & 0xff)) $(((v >> 8) & 0xff)) $(((v >> 16) & 0xff)) $(((v >> 24) & 0xff)))" | dd of=/dev/port bs=1 seek=$(($1)) count=4 conv=notrunc 2>/dev/null
 }

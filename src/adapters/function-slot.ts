@@ -63,6 +63,8 @@ export class FunctionSlot {
 
   constructor(
     readonly name: string,
+    /** The host function, when the spec named one. */
+    readonly hostBdf: string | undefined,
     /** Guest `slot << 3 | function` on bus 0. */
     readonly devfn: number,
     readonly fn: GuestPciFunction,

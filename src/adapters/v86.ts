@@ -185,6 +185,8 @@ export type V86AdapterCounters = AdapterCounters;
 /** One attached function. */
 export interface V86AttachedFunction {
   readonly name: string;
+  /** The host function, when the spec named one. */
+  readonly hostBdf: string | undefined;
   /** Guest address, `0000:00:SS.F`. */
   readonly guestBdf: string;
   readonly devfn: number;
@@ -332,7 +334,7 @@ export function attachToV86(emulator: unknown, specs: readonly V86FunctionSpec[]
       for (let d = 0; d < 64; d++) image[d] = fn.configRead(d * 4, 4) | 0;
       const name = spec.name ?? (spec.hostBdf === undefined ? `pcipt #${i}` : `pcipt ${spec.hostBdf}`);
       const space = v.pci.register_device({ name, pci_id: devfns[i]!, pci_space: Array.from(new Uint8Array(image.buffer)), pci_bars: [] });
-      const a = new FunctionSlot(name, devfns[i]!, fn, space, placed, deps);
+      const a = new FunctionSlot(name, spec.hostBdf, devfns[i]!, fn, space, placed, deps);
       a.ready = true;
       holders[i]!.a = a;
       byDevfn[a.devfn] = a;

@@ -1,6 +1,6 @@
 /**
  * The `pcipt` command line (commander@14): list-devices, driver-status,
- * info, dump-config, bench, trace, demo. `bin/pcipt.js` calls {@link main}
+ * info, dump-config, bench, trace, demo, guest. `bin/pcipt.js` calls {@link main}
  * and sets process.exitCode from its result.
  *
  * Conventions (README.md, "Command line"): one JSON document on stdout under `--json`,
@@ -14,6 +14,7 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { BACKEND_NAMES } from '../backends/index.js';
 import type { BackendName } from '../vfio/backend.js';
 import type { BenchCommandOptions } from './commands/bench.js';
+import type { GuestCommandOptions } from './commands/guest.js';
 import { PassthroughError, toPassthroughError } from '../errors.js';
 import { createCommandContext, type CommandContext, type GlobalOptions } from './context.js';
 import { ExitCode, exitCodeFor, usageError } from './exit-codes.js';
@@ -165,6 +166,21 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       exitCode = await traceCommand(contextFor(cmd), workload, opts, (args, nestedStreams) =>
         main(args, { streams: nestedStreams }),
       );
+    });
+
+  program
+    .command('guest')
+    .description('boot a guest in v86 with functions passed through; stream its serial console (exit 0 when --until matches)')
+    .requiredOption('--kernel <file>', 'bzImage to boot')
+    .option('--initrd <file>', 'initramfs')
+    .option('--append <args>', 'appended to the kernel command line (console=ttyS0 …)')
+    .option('--memory <MiB>', 'guest RAM in MiB', positiveInt('--memory'), 128)
+    .option('--device <bdf>', 'host function to pass through (repeatable)', collect)
+    .option('--until <regex>', 'exit 0 when a console line matches (1 on timeout)')
+    .option('--timeout <s>', 'seconds before giving up (default 600 with --until)', positiveInt('--timeout'))
+    .action(async (opts: GuestCommandOptions, cmd: Command) => {
+      const { guestCommand } = await import('./commands/guest.js');
+      exitCode = await guestCommand(contextFor(cmd), opts);
     });
 
   program

@@ -64,7 +64,7 @@ export interface BootedGuest {
   bootMs: number;
   lines: readonly string[];
   /** The attached functions' names (`pcipt <hostBdf>` by default) and guest BDFs. */
-  functions: { name: string; guestBdf: string }[];
+  functions: { hostBdf: string | undefined; guestBdf: string }[];
 }
 
 /** Boots to the shell marker, saves the state, closes the machine. */
@@ -77,7 +77,7 @@ export async function bootAndSave(assets: GuestAssets, options: Omit<V86MachineO
     await ready;
     const bootMs = performance.now() - t0;
     const state = await machine.saveState();
-    const functions = (machine.attachment?.functions ?? []).map((f) => ({ name: f.name, guestBdf: f.guestBdf }));
+    const functions = (machine.attachment?.functions ?? []).map((f) => ({ hostBdf: f.hostBdf, guestBdf: f.guestBdf }));
     return { state, bootMs, lines: [...machine.lines], functions };
   } finally {
     await machine.close();

@@ -395,6 +395,28 @@ export function attachToV86(emulator: unknown, specs: readonly V86FunctionSpec[]
   return { functions: list, counters: () => ({ ...counters }), poll: pollAll, detach };
 }
 
+/**
+ * Serves a guest-physical range with plain JS handlers, no PCI function and
+ * no adapter in between: what a hand-written v86 device does. The guest
+ * benchmark's baseline. `address` (128 KiB aligned) defaults to a free
+ * range; give a placed BAR's address to serve it instead of its function
+ * (Linux maps /dev/mem pages outside any PCI resource differently, and a
+ * guest access there costs ~3× more in v86). Returns the address and a
+ * function that gives the blocks back. Throws what {@link checkV86Internals}
+ * throws, PT_ERR_NO_SPACE, PT_ERR_INVALID_ARGUMENT.
+ */
+export function mapRawMmio(emulator: unknown, handlers: BlockHandlers, sizeBytes = V86_MMIO_BLOCK_BYTES, address?: number): { address: number; unmap(): void } {
+  const v = checkV86Internals(emulator);
+  const host = v86MmioHost(v.cpu);
+  const at = address ?? placeMemoryBars([Math.max(sizeBytes, V86_MMIO_BLOCK_BYTES)], V86_DEFAULT_BAR_WINDOW, V86_MMIO_BLOCK_BYTES, v86FreeBlocks(v.cpu))[0]!;
+  if (at % V86_MMIO_BLOCK_BYTES !== 0) throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `a raw MMIO range must start on a 128 KiB boundary (0x${at.toString(16)})`);
+  const first = at / V86_MMIO_BLOCK_BYTES;
+  const blocks = Math.max(1, Math.ceil(sizeBytes / V86_MMIO_BLOCK_BYTES));
+  const saved = Array.from({ length: blocks }, (_, k) => host.get(first + k));
+  for (let k = 0; k < blocks; k++) host.set(first + k, handlers);
+  return { address: at, unmap: () => saved.forEach((h, k) => host.set(first + k, h)) };
+}
+
 /** v86's memory handler tables as a {@link MmioHost}. */
 function v86MmioHost(cpu: V86Cpu): MmioHost {
   return {

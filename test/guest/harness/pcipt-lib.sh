@@ -63,13 +63,16 @@ pt_uio_round() {
   echo "@@ROUND $2 unmasked cmd=$(pt_cfg $1 4 2) status=$(pt_cfg $1 6 2) intr=$(grep uio_pci_generic /proc/interrupts | tr -s ' ')"
 }
 
-# Times N bytes of 32-bit reads from guest-physical ADDR through /dev/mem (4 KiB pages):
-# pt_mem_read ADDR BYTES  ->  @@MEMREAD addr=... bytes=... ms=...
-pt_mem_read() {
-  t0=$(date +%s%N)
-  dd if=/dev/mem of=/dev/null bs=4096 count=$(($2 / 4096)) skip=$(($1 / 4096)) 2>/dev/null
-  t1=$(date +%s%N)
-  echo "@@MEMREAD addr=$1 bytes=$2 ns=$((t1 - t0))"
+# The guest's clock in microseconds (busybox date has no %N; adjtimex reports tv_usec).
+pt_now_us() { adjtimex | awk '/tv_sec/{s=$2} /tv_usec/{u=$2} END{printf "%d%06d\n", s, u}'; }
+
+# Runs a command and prints how long it took on the guest's clock: pt_time CMD...  ->  @@TIME us=... status=...
+pt_time() {
+  t0=$(pt_now_us)
+  "$@"
+  s=$?
+  t1=$(pt_now_us)
+  echo "@@TIME us=$((t1 - t0)) status=$s"
 }
 
 # Port I/O through /dev/port: pt_inb PORT, pt_outl PORT VALUE (little endian), pt_inl PORT

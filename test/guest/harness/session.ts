@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { createV86Machine, DEFAULT_BIOS_PATH, type V86Machine, type V86MachineOptions } from '../../../src/adapters/v86-machine.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+/** The harness's source folder (also when running compiled from dist/, e.g. the guest benchmark). */
+const HARNESS = HERE.includes('/dist/') ? resolve(HERE, '../../../../test/guest/harness') : HERE;
 /** Marker /init prints when the shell is up. */
 export const READY_MARKER = '@@PCIPT_GUEST_READY@@';
 
@@ -28,7 +30,7 @@ export interface GuestAssets {
 export function guestAssets(): { assets: GuestAssets } | { missing: string } {
   const dir = process.env.PCIPT_GUEST_DIR ?? join(process.env.TMPDIR ?? '/tmp', 'pcipt-guest');
   if (!existsSync(DEFAULT_BIOS_PATH)) return { missing: `${DEFAULT_BIOS_PATH} (apt-get install seabios)` };
-  const r = spawnSync('bash', [resolve(HERE, 'prepare.sh'), dir], { encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync('bash', [resolve(HARNESS, 'prepare.sh'), dir], { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) return { missing: `the guest kernel and initramfs (test/guest/harness/prepare.sh said: ${(r.stderr || r.error?.message || '').trim()})` };
   return { assets: { kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.cpio.gz') } };
 }
@@ -116,6 +118,15 @@ export async function runRestored(state: ArrayBuffer, command: string, options: 
   }
   const lines = machine.lines.slice(from).filter((l) => !l.includes('@@DONE:'));
   return { lines, status: Number(status), ms: performance.now() - t0, machine };
+}
+
+/** Runs a shell command in a running guest (at its shell prompt) and returns the lines it printed and its status. */
+export async function runLive(machine: V86Machine, command: string, idleMs = 60_000): Promise<{ lines: string[]; status: number }> {
+  const from = machine.lines.length;
+  const end = untilLine(machine, (l) => /@@DONE:(\d+)@@/.exec(l)?.[1], idleMs, `command "${command}"`);
+  machine.send(`${command}; echo "@@DONE:$?@@"\n`);
+  const status = Number(await end);
+  return { lines: machine.lines.slice(from).filter((l) => !l.includes('@@DONE:')), status };
 }
 
 /** `key=value` fields of the marker lines that start with `tag`. */

@@ -26,3 +26,9 @@ export type { SimMachineDescription } from './sim/index.js';
 // Trace points and their sinks.
 export { TRACE_POINTS, TRACE_POINT_NAMES, traceChannel, createTraceSink, compileTraceFilter } from './trace.js';
 export type { TracePoint } from './trace.js';
+
+// Emulator adapters: v86 (pinned v86 0.5.462, an optional peer dependency loaded on use).
+export { attachToV86, checkV86Internals, V86_VERSION } from './adapters/v86.js';
+export type { V86AdapterOptions, V86Attachment, V86AttachedFunction, V86FunctionSpec, V86AdapterCounters } from './adapters/v86.js';
+export { createV86Machine } from './adapters/v86-machine.js';
+export type { V86Machine, V86MachineOptions } from './adapters/v86-machine.js';

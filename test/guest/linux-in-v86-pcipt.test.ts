@@ -7,16 +7,19 @@
  * (harness/tier.ts), plus: each enumerated function has the ids, class and
  * BAR sizes the host device itself reports (what `pcipt info` shows).
  *
- * PENDING until the lead wires the guest layer's factory into
- * src/adapters/supervised.ts: then these tests run as they are. Until then
- * the file says so on stderr and in the skipped suite's name.
+ * The guest layer's factory is PENDING until the lead wires it into
+ * src/adapters/supervised.ts; until then the scenario runs over a test
+ * stand-in (fixture/handle-passthrough.ts: BARs, COMMAND, INTx from the
+ * device's vectors, nothing more), says so on stderr and in the suite's
+ * title, and switches to the layer by itself once it is wired.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { createSupervisor, type Supervisor } from '../../src/actors/supervisor.js';
 import type { DeviceHandle } from '../../src/actors/device-handle.js';
 import { loadGuestFunctionFactory, supervisedFunctionSpecs, type GuestFunctionFactory } from '../../src/adapters/supervised.js';
 import { createBackendHost } from '../../src/backends/index.js';
 import { buildPciInfo, type PciInfoRecord } from '../../src/cli/query-pci.js';
+import { openHandlePassthrough } from './fixture/handle-passthrough.js';
 import { defineTier } from './harness/tier.js';
 
 const BDFS = ['0000:00:10.0', '0000:02:00.0', '0000:03:00.0', '0000:03:00.1'];
@@ -25,12 +28,9 @@ const loaded = await loadGuestFunctionFactory().then(
   (error: Error): { pending: string } => ({ pending: error.message }),
 );
 
-if ('pending' in loaded) {
-  console.warn(`[v86 tier] PENDING (real pcipt functions ${BDFS.join(', ')}): ${loaded.pending}`);
-  describe.skip(`Linux in v86 over the sim edu, MSI-X function and two-function slot: PENDING (${loaded.pending})`, () => {
-    it('runs once the guest layer is wired (src/adapters/supervised.ts)', () => undefined);
-  });
-} else {
+const factory: GuestFunctionFactory = 'factory' in loaded ? loaded.factory : openHandlePassthrough;
+if ('pending' in loaded) console.warn(`[v86 tier] PENDING: the guest layer is not wired (${loaded.pending}); real pcipt functions run through the test stand-in`);
+{
   let sup: Supervisor;
   const handles: DeviceHandle[] = [];
   const reports = new Map<string, PciInfoRecord>();
@@ -50,9 +50,9 @@ if ('pending' in loaded) {
   });
 
   defineTier({
-    title: 'the sim edu (00:10.0), MSI-X function (02:00.0) and two-function slot (03:00.0/.1) through the supervisor',
+    title: `the sim edu (00:10.0), MSI-X function (02:00.0) and two-function slot (03:00.0/.1) through the supervisor${'pending' in loaded ? ' (guest layer PENDING: test stand-in)' : ''}`,
     eduHostBdf: '0000:00:10.0',
-    specs: () => supervisedFunctionSpecs(handles, loaded.factory),
+    specs: () => supervisedFunctionSpecs(handles, factory),
     checkDevice(hostBdf, guest) {
       const r = reports.get(hostBdf)!;
       const u16 = (o: number) => guest.config[o]! | (guest.config[o + 1]! << 8);

@@ -102,7 +102,7 @@ export interface GuestRun {
  * guest, and returns its output. The machine is left open for inspection;
  * close it (the tier does in afterEach).
  */
-export async function runRestored(state: ArrayBuffer, command: string, options: Omit<V86MachineOptions, 'kernel' | 'initrd' | 'state'>, idleMs = 60_000): Promise<GuestRun> {
+export async function runRestored(state: ArrayBuffer, command: string, options: Omit<V86MachineOptions, 'kernel' | 'initrd' | 'state'>, idleMs = 120_000): Promise<GuestRun> {
   const t0 = performance.now();
   const machine = await createV86Machine({ ...options, state });
   const from = machine.lines.length;
@@ -121,7 +121,7 @@ export async function runRestored(state: ArrayBuffer, command: string, options: 
 }
 
 /** Runs a shell command in a running guest (at its shell prompt) and returns the lines it printed and its status. */
-export async function runLive(machine: V86Machine, command: string, idleMs = 60_000): Promise<{ lines: string[]; status: number }> {
+export async function runLive(machine: V86Machine, command: string, idleMs = 120_000): Promise<{ lines: string[]; status: number }> {
   const from = machine.lines.length;
   const end = untilLine(machine, (l) => /@@DONE:(\d+)@@/.exec(l)?.[1], idleMs, `command "${command}"`);
   machine.send(`${command}; echo "@@DONE:$?@@"\n`);

@@ -30,46 +30,44 @@ const loaded = await loadGuestFunctionFactory().then(
 
 const factory: GuestFunctionFactory = 'factory' in loaded ? loaded.factory : openHandlePassthrough;
 if ('pending' in loaded) console.warn(`[v86 tier] PENDING: the guest layer is not wired (${loaded.pending}); real pcipt functions run through the test stand-in`);
-{
-  let sup: Supervisor;
-  const handles: DeviceHandle[] = [];
-  const reports = new Map<string, PciInfoRecord>();
+let sup: Supervisor;
+const handles: DeviceHandle[] = [];
+const reports = new Map<string, PciInfoRecord>();
 
-  beforeAll(async () => {
-    const host = await createBackendHost('sim', {});
-    try {
-      for (const bdf of BDFS) reports.set(bdf, buildPciInfo(bdf, await host.readConfig(bdf), await host.regions(bdf)));
-    } finally {
-      await host.close();
+beforeAll(async () => {
+  const host = await createBackendHost('sim', {});
+  try {
+    for (const bdf of BDFS) reports.set(bdf, buildPciInfo(bdf, await host.readConfig(bdf), await host.regions(bdf)));
+  } finally {
+    await host.close();
+  }
+  sup = await createSupervisor({ backend: 'sim' });
+  for (const bdf of BDFS) handles.push(await sup.attach(bdf));
+}, 120_000);
+afterAll(async () => {
+  await sup?.close();
+});
+
+defineTier({
+  title: `the sim edu (00:10.0), MSI-X function (02:00.0) and two-function slot (03:00.0/.1) through the supervisor${'pending' in loaded ? ' (guest layer PENDING: test stand-in)' : ''}`,
+  eduHostBdf: '0000:00:10.0',
+  specs: () => supervisedFunctionSpecs(handles, factory),
+  checkDevice(hostBdf, guest) {
+    const r = reports.get(hostBdf)!;
+    const u16 = (o: number) => guest.config[o]! | (guest.config[o + 1]! << 8);
+    expect(u16(0), `${hostBdf} vendor as the device reports it`).toBe(r.id.vendor);
+    expect(u16(2), `${hostBdf} device`).toBe(r.id.device);
+    expect(u16(0x0a), `${hostBdf} class`).toBe(r.class_info.class);
+    for (const region of r.regions) {
+      const [start, end] = guest.resources[region.bar]!;
+      expect(Number(end - start + 1n), `${hostBdf} BAR${region.bar} size`).toBe(region.size);
     }
-    sup = await createSupervisor({ backend: 'sim' });
-    for (const bdf of BDFS) handles.push(await sup.attach(bdf));
-  }, 120_000);
-  afterAll(async () => {
-    await sup?.close();
-  });
-
-  defineTier({
-    title: `the sim edu (00:10.0), MSI-X function (02:00.0) and two-function slot (03:00.0/.1) through the supervisor${'pending' in loaded ? ' (guest layer PENDING: test stand-in)' : ''}`,
-    eduHostBdf: '0000:00:10.0',
-    specs: () => supervisedFunctionSpecs(handles, factory),
-    checkDevice(hostBdf, guest) {
-      const r = reports.get(hostBdf)!;
-      const u16 = (o: number) => guest.config[o]! | (guest.config[o + 1]! << 8);
-      expect(u16(0), `${hostBdf} vendor as the device reports it`).toBe(r.id.vendor);
-      expect(u16(2), `${hostBdf} device`).toBe(r.id.device);
-      expect(u16(0x0a), `${hostBdf} class`).toBe(r.class_info.class);
-      for (const region of r.regions) {
-        const [start, end] = guest.resources[region.bar]!;
-        expect(Number(end - start + 1n), `${hostBdf} BAR${region.bar} size`).toBe(region.size);
-      }
-      const guestCaps = new Set<number>();
-      if ((guest.config[6]! & 0x10) !== 0) {
-        for (let p = guest.config[0x34]! & 0xfc, n = 0; p !== 0 && n < 48; p = guest.config[p + 1]! & 0xfc, n++) guestCaps.add(guest.config[p]!);
-      }
-      // Every standard capability the device reports reaches the guest (MSI / MSI-X included: v86 cannot deliver
-      // them, but Linux sees them and falls back to INTx).
-      for (const cap of r.capabilities.filter((c) => !c.extended)) expect(guestCaps.has(cap.id), `${hostBdf} capability ${cap.name}`).toBe(true);
-    },
-  });
-}
+    const guestCaps = new Set<number>();
+    if ((guest.config[6]! & 0x10) !== 0) {
+      for (let p = guest.config[0x34]! & 0xfc, n = 0; p !== 0 && n < 48; p = guest.config[p + 1]! & 0xfc, n++) guestCaps.add(guest.config[p]!);
+    }
+    // Every standard capability the device reports reaches the guest (MSI / MSI-X included: v86 cannot deliver
+    // them, but Linux sees them and falls back to INTx).
+    for (const cap of r.capabilities.filter((c) => !c.extended)) expect(guestCaps.has(cap.id), `${hostBdf} capability ${cap.name}`).toBe(true);
+  },
+});

@@ -18,8 +18,9 @@
  *   (128 KiB blocks) for memory BARs; `register_read/register_write` and
  *   `ports` for I/O BARs.
  * - `v86.do_tick`: wrapped to call each function's `poll()` once per
- *   emulator tick; an idle timer polls too, and raising an IRQ wakes a
- *   halted v86 CPU.
+ *   emulator tick; between ticks a function's `waitAsync` (when it has one)
+ *   or an idle timer triggers a poll, and raising an IRQ wakes a halted
+ *   v86 CPU.
  *
  * v86 limits (see README, "Emulator integration: v86"): no MSI or MSI-X (a
  * message the function emits is counted in `msiDropped`); memory BARs are
@@ -173,7 +174,10 @@ export interface V86AdapterOptions {
   memoryBars?: 'fixed' | 'guest';
   /** Guest-physical window for memory BARs (default {@link V86_DEFAULT_BAR_WINDOW}). */
   window?: AddressWindow;
-  /** Period of the idle poll timer in ms (default 1; 0: poll only on emulator ticks). */
+  /**
+   * Period of the idle poll timer in ms (default 1; 0: poll only on emulator ticks). Functions with
+   * `waitAsync` (the guest layer's) wake the adapter instead, without a timer.
+   */
   pollIntervalMs?: number;
   /** Called with each error a guest access met (the access itself completes as a master abort: all ones). */
   onError?(error: PassthroughError): void;
@@ -206,6 +210,10 @@ export interface V86Attachment {
 }
 
 const attachedCores = new WeakSet<object>();
+/** A function that can wake its emulator (the guest layer's optional `waitAsync`, issue 13). */
+type WakeableFunction = GuestPciFunction & { waitAsync?(timeoutMs: number): Promise<boolean> };
+/** Upper bound of one wait of a wake loop: a detached adapter's loop ends within it. */
+const WAKE_WAIT_MS = 250;
 
 /**
  * Registers `specs` on v86's PCI bus 0 and serves their config cycles, MMIO,
@@ -283,6 +291,19 @@ export function attachToV86(emulator: unknown, specs: readonly V86FunctionSpec[]
     }
     counters.delivered += n;
     return n;
+  };
+  /** Polls when `a` says host interrupts wait; ends with detach (its waits are bounded). */
+  const wakeLoop = async (a: FunctionSlot): Promise<void> => {
+    const fn = a.fn as WakeableFunction;
+    while (!detached) {
+      try {
+        if ((await fn.waitAsync!(WAKE_WAIT_MS)) && !detached) pollAll();
+      } catch (e) {
+        report(e, { guestBdf: a.guestBdf, phase: 'waitAsync' });
+        return;
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   };
   const detach = (): void => {
     if (detached) return;
@@ -382,8 +403,12 @@ export function attachToV86(emulator: unknown, specs: readonly V86FunctionSpec[]
       pollAll();
       tick.call(this);
     });
+    // Functions that can say when host interrupts wait (the guest layer's optional waitAsync) wake the
+    // adapter; the idle timer is for the others.
+    const wakeable = list.filter((a) => typeof (a.fn as WakeableFunction).waitAsync === 'function');
+    for (const a of wakeable) void wakeLoop(a);
     const period = options.pollIntervalMs ?? 1;
-    if (period > 0) {
+    if (period > 0 && wakeable.length < list.length) {
       timer = setInterval(pollAll, period);
       timer.unref();
     }

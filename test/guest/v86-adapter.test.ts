@@ -6,7 +6,7 @@
  * through save_state/restore_state. The functions are the in-process edu
  * fixture (test/guest/fixture/edu-fixture.ts).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { GuestFunctionSink } from '../../src/guest/contract.js';
 import { PassthroughError } from '../../src/errors.js';
 import { attachToV86, checkV86Internals, V86_VERSION, type V86AdapterOptions, type V86Attachment, type V86FunctionSpec } from '../../src/adapters/v86.js';
@@ -184,6 +184,40 @@ describe('v86 adapter on the real v86', () => {
     pc.cpu.mmap_write32(bar0 + 0x64, 1); // ack
     expect(pc.irqLog).toEqual(['+11', '-11', '+11', '-11']);
     expect(att.counters()).toMatchObject({ intxAsserts: 2, intxDeasserts: 2, delivered: 2 }); // the unrouted raise was delivered too
+  });
+
+  it("a function with waitAsync (the guest layer's wake-up) is polled when it says interrupts wait, with no emulator tick and no idle timer", async () => {
+    class Wakeable extends EduFixture {
+      #wake: (() => void) | undefined;
+      waits = 0;
+      override mmioWrite(gpa: number, size: 1 | 2 | 4, value: number): void {
+        super.mmioWrite(gpa, size, value);
+        this.#wake?.();
+      }
+      waitAsync(timeoutMs: number): Promise<boolean> {
+        this.waits++;
+        return new Promise((resolve) => {
+          const t = setTimeout(() => resolve(false), timeoutMs);
+          this.#wake = () => {
+            clearTimeout(t);
+            this.#wake = undefined;
+            resolve(true);
+          };
+        });
+      }
+    }
+    const f: EduFixture[] = [];
+    const intervals = vi.spyOn(globalThis, 'setInterval');
+    const { pc, att } = await attached([fixtureSpec(f, { hostBdf: '0000:00:10.0' }, (s) => new Wakeable(s))], { pollIntervalMs: 1 });
+    expect(intervals).not.toHaveBeenCalled();
+    intervals.mockRestore();
+    routePirqs(pc);
+    pc.cfgWrite(SLOT10, 0x04, 2, 0x0002);
+    pc.cpu.mmap_write32(pc.cfgRead(SLOT10, 0x10) + 0x60, 1);
+    for (let i = 0; i < 100 && pc.irqLog.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(pc.irqLog).toEqual(['+11']);
+    expect(att.counters().delivered).toBe(1);
+    expect((f[0] as Wakeable).waits).toBeGreaterThanOrEqual(2); // woke, polled, and waits again
   });
 
   it('a line shared by two functions goes low only when neither asserts', async () => {

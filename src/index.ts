@@ -104,3 +104,9 @@ export type {
   HostIrqMode,
   RomSource,
 } from './guest/index.js';
+
+// Emulator adapters: v86 (pinned v86 0.5.462, an optional peer dependency loaded on use).
+export { attachToV86, checkV86Internals, V86_VERSION } from './adapters/v86.js';
+export type { V86AdapterOptions, V86Attachment, V86AttachedFunction, V86FunctionSpec, V86AdapterCounters } from './adapters/v86.js';
+export { createV86Machine } from './adapters/v86-machine.js';
+export type { V86Machine, V86MachineOptions } from './adapters/v86-machine.js';

@@ -203,6 +203,8 @@ async function runCommand(
       const { topCommand } = await import('./commands/top.js');
       return topCommand(contextFor(cmd), args[0] as string[], args[1] as never, nested);
     }
+    case 'guest':
+      return (await import('./commands/guest.js')).guestCommand(contextFor(cmd), args[0] as never);
     case 'demo':
       return (await import('./commands/demo.js')).demoCommand(contextFor(cmd), args[0] as { iterations: number });
     default:

@@ -207,6 +207,24 @@ Examples:
     .action(action('top'));
 
   program
+    .command('guest')
+    .description('boot a guest in v86 with functions passed through; stream its serial console (exit 0 when --until matches)')
+    .requiredOption('--kernel <file>', 'bzImage to boot')
+    .option('--initrd <file>', 'initramfs')
+    .option('--append <args>', 'appended to the kernel command line (console=ttyS0 …)')
+    .option('--memory <MiB>', 'guest RAM in MiB', positiveInt('--memory'), 128)
+    .option('--device <bdf>', 'host function to pass through (repeatable)', collect)
+    .option('--until <regex>', 'exit 0 when a console line matches (1 on timeout)')
+    .option('--timeout <s>', 'seconds before giving up (default 600 with --until)', positiveInt('--timeout'))
+    .addHelpText('after', `
+The guest's serial console streams to stdout (under --json: to stderr, and one report on stdout).
+Any bzImage and initramfs work; test/guest/harness/prepare.sh builds Debian's i386 kernel and a
+busybox initramfs. v86 (an optional peer dependency, pinned 0.5.462) must be installed.
+Examples:
+  pcipt guest --kernel vmlinuz --initrd initrd.cpio.gz --device 00:10.0 --until 'login|# $' --timeout 120`)
+    .action(action('guest'));
+
+  program
     .command('demo')
     .description('attach the default sim machine, run a short MMIO/IRQ/DMA workload, print devices and latencies')
     .option('--iterations <n>', 'workload iterations', positiveInt('--iterations'), 2000)

@@ -65,8 +65,15 @@ export interface HeaderOptions {
   multiFunction?: boolean;
 }
 
-/** COMMAND bits the guest owns (never forwarded). */
-export const kCommandEmulatedBits = Command.IO | Command.MEMORY | Command.INTX_DISABLE;
+/**
+ * COMMAND bits the guest owns (never forwarded). Bus master is among them:
+ * the host keeps it as the dext's claim set it (on), because through the
+ * dext every interrupt of the device, INTx mode included, is an MSI the
+ * device writes (the dext always sets up MSI or MSI-X, spec §4), and a guest
+ * whose driver never sets bus master (uio_pci_generic) would otherwise lose
+ * its INTx. The guest reads back what it wrote.
+ */
+export const kCommandEmulatedBits = Command.IO | Command.MEMORY | Command.MASTER | Command.INTX_DISABLE;
 
 /**
  * Emulation of the type-0 header (BARs and ROM excepted: bars.ts).
@@ -75,7 +82,7 @@ export const kCommandEmulatedBits = Command.IO | Command.MEMORY | Command.INTX_D
 export function setupHeader(vc: VirtualConfig, port: GuestConfigPort, opts: HeaderOptions): number {
   const hostCommand = port.read16(Cfg.COMMAND);
   vc.refuse(Cfg.VENDOR_ID, 4);
-  const wmask = (opts.hasIo ? Command.IO : 0) | (opts.hasMemory ? Command.MEMORY : 0) | Command.INTX_DISABLE;
+  const wmask = (opts.hasIo ? Command.IO : 0) | (opts.hasMemory ? Command.MEMORY : 0) | Command.MASTER | Command.INTX_DISABLE;
   vc.emulateBits(Cfg.COMMAND, 2, kCommandEmulatedBits, 0, wmask, hostCommand);
   vc.emulateBits(Cfg.STATUS, 2, Status.CAP_LIST, 0, 0, 0);
   vc.refuse(Cfg.STATUS, 2);

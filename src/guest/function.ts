@@ -224,7 +224,7 @@ class GuestFunctionImpl implements GuestFunction {
       stats: this.#stats,
       eoiOnBarAccess: opts.eoiOnBarAccess ?? true,
     });
-    // The guest starts from power-on: bus mastering (and the other forwarded COMMAND bits) off on the host too.
+    // The guest starts from power-on: the forwarded COMMAND bits off on the host too (bus master is the host's).
     vc.write(Cfg.COMMAND, 2, 0);
     this.#requestHostMode();
   }

@@ -9,4 +9,3 @@ export { createLinuxBackendHost, parseSysfsResource } from './host.js';
 export { createLinuxWorkerBackend } from './worker.js';
 export { VfioGroupTable } from './container.js';
 export { viewAt } from './mapped-bar.js';
-export { LinuxInterruptSource } from './interrupts.js';

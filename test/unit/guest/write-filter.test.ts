@@ -102,12 +102,12 @@ describe('guest config write filter', () => {
     expect(hammer(dev, fn, sriov, sriov + 0x40), 'hidden SR-IOV').toEqual([]);
   });
 
-  it('forwards COMMAND except memory / I/O enable and INTx disable, which the host keeps', () => {
+  it('forwards COMMAND except memory / I/O enable, bus master and INTx disable, which the host keeps', () => {
     const { dev, fn } = setup();
     fn.configWrite(0x04, 2, 0x0547); // I/O, memory, master, parity, SERR, INTx disable
-    // Forwarded: master, parity, SERR as written; I/O and memory as the host had them; INTx disable as the host had it (off).
-    expect(dev.port.writes).toEqual([{ offsetBytes: 0x04, width: 2, value: 0x0147 }]);
-    expect(dev.port.cfg.read(0x04, 2)).toBe(0x0147);
+    // Forwarded: parity, SERR as written; I/O, memory and bus master as the host had them; INTx disable as the host had it (off).
+    expect(dev.port.writes).toEqual([{ offsetBytes: 0x04, width: 2, value: 0x0143 }]);
+    expect(dev.port.cfg.read(0x04, 2)).toBe(0x0143);
     // The guest reads its own decode enables and INTx disable over the device's other bits
     // (I/O enable stays 0: the function has no I/O BAR, so the bit is not writable).
     expect(fn.configRead(0x04, 2)).toBe(0x0546);
@@ -142,8 +142,8 @@ describe('guest config write filter', () => {
 
   it('never forwards a write that overlaps a refused byte (a dword over COMMAND and STATUS forwards COMMAND only)', () => {
     const { dev, fn } = setup();
-    fn.configWrite(0x04, 4, 0xffff_0004);
-    expect(dev.port.writes).toEqual([{ offsetBytes: 0x04, width: 2, value: 0x0007 }]);
+    fn.configWrite(0x04, 4, 0xffff_0140);
+    expect(dev.port.writes).toEqual([{ offsetBytes: 0x04, width: 2, value: 0x0143 }]);
     fn.configWrite(0x0c, 4, 0xffffffff);
     expect(dev.port.writes.slice(1)).toEqual([
       { offsetBytes: 0x0c, width: 2, value: 0xffff },

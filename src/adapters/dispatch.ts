@@ -17,6 +17,7 @@ import type { GuestBar, GuestPciFunction } from '../guest/contract.js';
 
 /** A memory handler as an emulator calls it: absolute guest-physical address. */
 export type MemRead = (addr: number) => number;
+/** An emulator's MMIO write handler (guest physical address, value). */
 export type MemWrite = (addr: number, value: number) => void;
 /** The four handlers of one block (8- and 32-bit; wider accesses arrive split). */
 export interface BlockHandlers {

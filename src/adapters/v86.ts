@@ -38,121 +38,26 @@ import { assignSlots, placeMemoryBars, type AddressWindow } from './placement.js
 import { createMmioTable, createPortTable, type BlockHandlers, type MmioHost, type PortHost } from './dispatch.js';
 import { FunctionSlot, newAdapterCounters, programBar, type AdapterCounters, type SlotDeps } from './function-slot.js';
 
-/** The v86 version whose internals this adapter was written against. */
-export const V86_VERSION = '0.5.462';
-/** v86's MMIO dispatch granularity (MMAP_BLOCK_SIZE). */
-export const V86_MMIO_BLOCK_BYTES = 1 << 17;
-/** Default window for memory BARs: below v86's VGA ROM (0xFEB00000) and above its VGA framebuffer. */
-export const V86_DEFAULT_BAR_WINDOW: AddressWindow = { start: 0xe8000000, end: 0xfeb00000 };
+export type { AddressWindow } from './placement.js';
+export type { BlockHandlers, MemRead, MemWrite, DispatchCounters } from './dispatch.js';
+export type { AdapterCounters } from './function-slot.js';
 
-type Fn = (...args: number[]) => number;
-type V86Handler = ((addr: number) => number) | ((addr: number, value: number) => void);
-/** @internal */
-export interface V86Port { read8: Fn; read16: Fn; read32: Fn; write8: Fn; write16: Fn; write32: Fn; device: unknown }
-interface V86PciDevice { name: string; pci_id: number; pci_space: number[]; pci_bars: unknown[] }
-interface V86Pci {
-  register_device(device: V86PciDevice): Int32Array;
-  raise_irq(devfn: number): void;
-  lower_irq(devfn: number): void;
-  pci_write8(address: number, value: number): void;
-  pci_write16(address: number, value: number): void;
-  pci_write32(address: number, value: number): void;
-  pci_query(): void;
-  set_state(state: unknown): void;
-  pci_addr: Uint8Array;
-  pci_response32: Int32Array;
-  pci_status32: Int32Array;
-  devices: (V86PciDevice | undefined)[];
-  device_spaces: (Int32Array | undefined)[];
-  isa_bridge_space8: Uint8Array;
-}
-/** @internal */
-export interface V86Io {
-  mmap_register(addr: number, size: number, r8: BlockHandlers['read8'], w8: BlockHandlers['write8'], r32: BlockHandlers['read32'], w32: BlockHandlers['write32']): void;
-  register_read(port: number, device: object, r8: Fn, r16: Fn, r32: Fn): void;
-  register_write(port: number, device: object, w8: Fn, w16: Fn, w32: Fn): void;
-  ports: V86Port[];
-}
-/** @internal */
-export interface V86Cpu {
-  devices: { pci: V86Pci };
-  io: V86Io;
-  memory_map_read8: V86Handler[];
-  memory_map_write8: V86Handler[];
-  memory_map_read32: V86Handler[];
-  memory_map_write32: V86Handler[];
-  memory_size: ArrayLike<number>;
-}
-interface V86Core { cpu: V86Cpu; do_tick(): void }
-
-/** The v86 objects the adapter uses, checked. */
-export interface V86Internals {
-  readonly core: V86Core;
-  readonly cpu: V86Cpu;
-  readonly pci: V86Pci;
-  readonly io: V86Io;
-}
-
-const fnType = (v: unknown) => typeof v === 'function';
-const arrayOf = (n: number) => (v: unknown) => Array.isArray(v) && v.length >= n;
-const REQUIRED: readonly (readonly [string, (v: unknown) => boolean, string])[] = [
-  ['do_tick', fnType, 'function'],
-  ['cpu.io.mmap_register', fnType, 'function'],
-  ['cpu.io.register_read', fnType, 'function'],
-  ['cpu.io.register_write', fnType, 'function'],
-  ['cpu.io.ports', arrayOf(0x10000), 'array of 65536 port entries'],
-  ['cpu.memory_map_read8', arrayOf(1), 'array'],
-  ['cpu.memory_map_write8', arrayOf(1), 'array'],
-  ['cpu.memory_map_read32', arrayOf(1), 'array'],
-  ['cpu.memory_map_write32', arrayOf(1), 'array'],
-  ['cpu.memory_size', (v) => typeof v === 'object' && v !== null && typeof (v as ArrayLike<unknown>)[0] === 'number', 'view of a number (guest RAM bytes)'],
-  ['cpu.devices.pci.register_device', fnType, 'function'],
-  ['cpu.devices.pci.raise_irq', fnType, 'function'],
-  ['cpu.devices.pci.lower_irq', fnType, 'function'],
-  ['cpu.devices.pci.pci_write8', fnType, 'function'],
-  ['cpu.devices.pci.pci_write16', fnType, 'function'],
-  ['cpu.devices.pci.pci_write32', fnType, 'function'],
-  ['cpu.devices.pci.pci_query', fnType, 'function'],
-  ['cpu.devices.pci.set_state', fnType, 'function'],
-  ['cpu.devices.pci.pci_addr', (v) => v instanceof Uint8Array && v.length === 4, 'Uint8Array(4)'],
-  ['cpu.devices.pci.pci_response32', (v) => v instanceof Int32Array, 'Int32Array'],
-  ['cpu.devices.pci.pci_status32', (v) => v instanceof Int32Array, 'Int32Array'],
-  ['cpu.devices.pci.devices', arrayOf(256), 'array of 256'],
-  ['cpu.devices.pci.device_spaces', arrayOf(256), 'array of 256'],
-  ['cpu.devices.pci.isa_bridge_space8', (v) => v instanceof Uint8Array, 'Uint8Array'],
-];
-
-/**
- * Checks that a v86 emulator (a `V86` instance after `emulator-loaded`) has
- * every internal the adapter uses, and returns them.
- * Throws PT_ERR_INVALID_ARGUMENT (not a v86 instance), PT_ERR_INVALID_STATE
- * (not loaded yet), PT_ERR_NOT_SUPPORTED (internals moved: `context.missing`
- * lists each `emulator.v86.<path> (<expected>)`).
- */
-export function checkV86Internals(emulator: unknown): V86Internals {
-  if (typeof emulator !== 'object' || emulator === null) {
-    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'the v86 adapter needs a V86 emulator instance', { emulator: 'v86' });
-  }
-  const core = (emulator as { v86?: unknown }).v86;
-  if (core === undefined || core === null) {
-    throw new PassthroughError('PT_ERR_INVALID_STATE', "v86 has not loaded yet: attach from the 'emulator-loaded' listener, before run() or restore_state()", { emulator: 'v86' });
-  }
-  const missing: string[] = [];
-  for (const [path, ok, expected] of REQUIRED) {
-    let v: unknown = core;
-    for (const key of path.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined;
-    if (!ok(v)) missing.push(`emulator.v86.${path} (${expected})`);
-  }
-  if (missing.length > 0) {
-    throw new PassthroughError(
-      'PT_ERR_NOT_SUPPORTED',
-      `v86 internals moved: ${missing.join(', ')}; pcipt's v86 adapter is written for v86 ${V86_VERSION}`,
-      { emulator: 'v86', expectedVersion: V86_VERSION, missing },
-    );
-  }
-  const c = core as V86Core;
-  return { core: c, cpu: c.cpu, pci: c.cpu.devices.pci, io: c.cpu.io };
-}
+export {
+  V86_VERSION,
+  V86_MMIO_BLOCK_BYTES,
+  V86_DEFAULT_BAR_WINDOW,
+  checkV86Internals,
+  type V86PortHandler,
+  type V86Handler,
+  type V86Port,
+  type V86PciDevice,
+  type V86Pci,
+  type V86Io,
+  type V86Cpu,
+  type V86Core,
+  type V86Internals,
+} from './v86-internals.js';
+import { V86_MMIO_BLOCK_BYTES, V86_DEFAULT_BAR_WINDOW, checkV86Internals, type V86PortHandler as Fn, type V86Cpu, type V86Io, type V86Pci, type V86Core } from './v86-internals.js';
 
 /** One function to pass through. */
 export interface V86FunctionSpec {
@@ -202,11 +107,20 @@ export interface V86AttachedFunction {
 /** What {@link attachToV86} returns. */
 export interface V86Attachment {
   readonly functions: readonly V86AttachedFunction[];
+  /** A snapshot of the attachment's counters (accesses, interrupts, refusals). */
   counters(): V86AdapterCounters;
   /** Polls every function now (the adapter also does it each tick). Returns messages delivered. */
   poll(): number;
   /** Unregisters everything from v86, restores its methods and handlers, closes the functions. Idempotent. */
   detach(): void;
+}
+
+/** A range of v86 MMIO blocks {@link mapRawMmio} took over. */
+export interface RawMmioRange {
+  /** Guest physical address of the first byte. */
+  readonly address: number;
+  /** Gives the blocks back to what served them before. Idempotent. */
+  unmap(): void;
 }
 
 const attachedCores = new WeakSet<object>();
@@ -430,7 +344,7 @@ export function attachToV86(emulator: unknown, specs: readonly V86FunctionSpec[]
  * function that gives the blocks back. Throws what {@link checkV86Internals}
  * throws, PT_ERR_NO_SPACE, PT_ERR_INVALID_ARGUMENT.
  */
-export function mapRawMmio(emulator: unknown, handlers: BlockHandlers, sizeBytes = V86_MMIO_BLOCK_BYTES, address?: number): { address: number; unmap(): void } {
+export function mapRawMmio(emulator: unknown, handlers: BlockHandlers, sizeBytes = V86_MMIO_BLOCK_BYTES, address?: number): RawMmioRange {
   const v = checkV86Internals(emulator);
   const host = v86MmioHost(v.cpu);
   const at = address ?? placeMemoryBars([Math.max(sizeBytes, V86_MMIO_BLOCK_BYTES)], V86_DEFAULT_BAR_WINDOW, V86_MMIO_BLOCK_BYTES, v86FreeBlocks(v.cpu))[0]!;

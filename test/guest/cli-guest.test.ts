@@ -5,12 +5,20 @@
  * errors. The --json document and passing a function through are checked
  * in process with the edu fixture standing in for a device.
  */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { guestCommand, type GuestReport } from '../../src/cli/commands/guest.js';
 import { createCommandContext } from '../../src/cli/context.js';
 import { createOutput, type CliStreams } from '../../src/cli/io.js';
 import { runCli } from '../cli/helpers.js';
 import { guestAssets } from './harness/session.js';
+import { readmeBlocks } from '../shared/readme-blocks.js';
+
+const run = promisify(execFile);
+const README = fileURLToPath(new URL('../../README.md', import.meta.url));
 
 const prepared = guestAssets();
 
@@ -89,11 +97,24 @@ if (!('assets' in prepared)) {
       expect(streams.err()).toMatch(/attached 0000:00:10\.0 \(sim\)/);
     }, 1_000_000);
 
-    it('--device passes a supervised sim function through the guest layer', async () => {
-      const r = await runCli(['guest', '--kernel', kernel, '--initrd', initrd, '--device', '00:10.0', '--until', String.raw`pci 0000:00:10\.0: \[1234:11e8\]`, '--timeout', '900'], {}, 960_000);
+    it("the README's pcipt guest line boots with a supervised sim function passed in and reaches the initramfs", async () => {
+      const block = readmeBlocks(readFileSync(README, 'utf8')).find((b) => b.kind === 'guest');
+      expect(block, 'a README block marked readme-test: guest').toBeDefined();
+      const command = block!.code.replace(/\\\n\s*/g, ' ').split('\n').find((l) => /\bpcipt guest\b/.test(l));
+      expect(command).toBeDefined();
+      const words = [...command!.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+      const args = words.slice(words.indexOf('guest')).map((w) => w.replace('/tmp/pcipt-guest/vmlinuz', kernel).replace('/tmp/pcipt-guest/initrd.cpio.gz', initrd));
+      const r = await runCli([...args, '--timeout', '900'], {}, 960_000);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/attached 0000:00:10\.0 \(sim\)/);
       expect(r.stderr).toMatch(/pcipt 0000:00:10\.0 is guest 0000:00:10\.0/);
+      expect(r.stdout).toMatch(/pci 0000:00:10\.0: \[1234:11e8\]/);
+    }, 1_000_000);
+
+    it('examples/v86.ts (the README\'s v86 program) boots Linux, which enumerates the function, and exits by itself', async () => {
+      const script = fileURLToPath(new URL('../../dist/examples/v86.js', import.meta.url));
+      const { stdout } = await run(process.execPath, [script, kernel, initrd], { timeout: 900_000 });
+      expect(stdout.trim()).toMatch(/^\[\s*[\d.]+\] pci 0000:00:10\.0: \[1234:11e8\] type 00 class 0x00ff00$/);
     }, 1_000_000);
   });
 }

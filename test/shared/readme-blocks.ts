@@ -14,11 +14,12 @@
  * | `file PATH` | test/unit/readme.test.ts | equal to the file (which its own test runs) |
  * | `package` | test/package/consumer.test.ts | run in a fresh project against the packed tarball |
  * | `ci` | test/unit/readme.test.ts | the quick start: `.ci/run` runs it |
+ * | `guest` | test/guest/cli-guest.test.ts | its `pcipt guest` line runs against the tier's kernel and initramfs, exit 0 |
  * | `figure` | — | a picture, not code |
  */
 
 /** The kinds a README block may name. */
-export const README_TEST_KINDS: readonly string[] = ['run', 'output-of', 'json-of', 'cli', 'machine', 'schema', 'file', 'package', 'ci', 'figure'];
+export const README_TEST_KINDS: readonly string[] = ['run', 'output-of', 'json-of', 'cli', 'machine', 'schema', 'file', 'package', 'ci', 'guest', 'figure'];
 
 /** One fenced block of the README. */
 export interface ReadmeBlock {

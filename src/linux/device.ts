@@ -21,7 +21,7 @@ import type {
   MappedRegion,
   RegionInfo,
 } from '../vfio/device-io-ops.js';
-import { DeviceFlags, IrqIndex, NUM_IRQS, RegionFlags, RegionIndex } from '../vfio/device-io-ops.js';
+import { DeviceFlags, NUM_IRQS, RegionFlags, RegionIndex } from '../vfio/device-io-ops.js';
 import { errnoError, LinuxErrno } from './errno.js';
 import { createEventfd, LinuxInterruptSource } from './interrupts.js';
 import { libc, type LibcBindings } from './libc.js';

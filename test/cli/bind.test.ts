@@ -11,8 +11,8 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 import { applyPlan, planBind, planUnbind, type SysfsWriter } from '../../src/cli/vfio-bind.js';
-import { PassthroughError } from '../../src/errors.js';
 import { parseJson, runCli } from './helpers.js';
+import { thrown } from '../shared/thrown.js';
 
 const root = mkdtempSync(join(tmpdir(), 'pcipt-bind-'));
 const sys = join(root, 'sys');
@@ -201,12 +201,3 @@ describe('bind and unbind: the command', () => {
   });
 });
 
-function thrown(fn: () => unknown): PassthroughError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PassthroughError) return e;
-    throw e;
-  }
-  throw new Error('expected a PassthroughError');
-}

@@ -19,20 +19,12 @@ import { ASYNC_COMPLETION_MSG_ID } from '../../src/iokit/notify-port.js';
 import { createSupervisor, PassthroughError, type Supervisor } from '../../src/index.js';
 import { toBdf } from '../../src/types.js';
 import { expectDextError, useStandin } from './helpers.js';
+import { thrown as caught } from '../shared/thrown.js';
 
 const s = useStandin();
 const BDF4 = toBdf('04:00.0');
 const TWO_ROOTS = '04:00.0 is claimed by 2 VFIOUserPCIDriver instances (pcic0-bridge, pcic1-bridge); add host-root=<name> to disambiguate';
 
-function caught(fn: () => unknown): PassthroughError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PassthroughError) return e;
-    throw e;
-  }
-  throw new Error('expected a PassthroughError');
-}
 
 describe('the same BDF under two host roots', () => {
   test('listServices names each instance\'s host root (the topmost IOPCIDevice above it)', () => {

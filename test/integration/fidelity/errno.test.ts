@@ -11,24 +11,15 @@ import {
   ConfigPort,
   createSupervisor,
   openFastPath,
-  PassthroughError,
   type DeviceHandleDescriptor,
   type Supervisor,
 } from '../../../src/index.js';
 import { createDeviceControlBlock } from '../../../src/fastpath/layout.js';
 import { IOReturn, Selector } from '../../../src/dext/contract.js';
+import { thrown as caught } from '../../shared/thrown.js';
 
 const EDU = '0000:00:10.0';
 
-function caught(fn: () => unknown): PassthroughError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PassthroughError) return e;
-    throw e;
-  }
-  throw new Error('expected a PassthroughError');
-}
 
 let sup: Supervisor | undefined;
 afterEach(async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PassthroughError } from '../../../src/errors.js';
 import { IrqIndex, RegionIndex, type DeviceIoOps, type IrqSetRequest } from '../../../src/vfio/device-io-ops.js';
 import { VfioDevice } from '../../../src/vfio/device.js';
+import { thrown } from '../../shared/thrown.js';
 
 /** A scripted table over a 256-byte config image with MSI-X (8 entries, table in BAR1 at 0x4000). */
 function scripted(counts: Record<number, number>) {
@@ -123,15 +124,6 @@ function withCaps(c: { msix?: number; msiMmc?: number; pin?: number }, counts: R
   return s;
 }
 
-function thrown(fn: () => unknown): PassthroughError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PassthroughError) return e;
-    throw e;
-  }
-  throw new Error('expected a PassthroughError');
-}
 
 describe('interrupt modes follow the capabilities (QEMU pci.c on the same ops)', () => {
   const all = { [IrqIndex.MSIX]: 256, [IrqIndex.MSI]: 256, [IrqIndex.INTX]: 1 };

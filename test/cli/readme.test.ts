@@ -44,6 +44,12 @@ function exec(file: string, args: string[], opts: { cwd?: string; env?: NodeJS.P
   });
 }
 
+/**
+ * A budget for tsc plus a run: tsc alone takes 5 s on an idle 2-core machine and over 30 s on a
+ * saturated one, so this is a ceiling for a hang, not a speed check.
+ */
+const kCompileAndRunMs = 600_000;
+
 /** Compiles a README TypeScript block with tsc (strict, NodeNext, no skipLibCheck) and runs it. */
 async function runProgram(block: ReadmeBlock): Promise<Run> {
   const id = block.args[0]!;
@@ -74,7 +80,7 @@ describe('README code blocks, run', () => {
     expect(run.code, run.stderr).toBe(0);
     const shown = blocks.find((b) => b.kind === 'output-of' && b.args[0] === 'first-program');
     expect(run.stdout).toBe(shown?.code);
-  });
+  }, kCompileAndRunMs);
 
   it('the trace example prints events (JSON lines, the raised vector among them) and their counts', async () => {
     const run = await runProgram(program('trace-example'));
@@ -86,7 +92,7 @@ describe('README code blocks, run', () => {
     expect(lines).toContainEqual(expect.objectContaining({ channel: 'pcipt:region:write' }));
     expect(run.stderr).toContain('vectors [ 7 ]');
     expect(run.stderr).toMatch(/'pcipt:irq:raise': 1/);
-  });
+  }, kCompileAndRunMs);
 
   it('`cli` blocks: every pcipt line exits 0 in a scratch directory', async () => {
     // `pcipt` on PATH is this checkout's bin/pcipt.js.

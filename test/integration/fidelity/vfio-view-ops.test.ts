@@ -22,6 +22,8 @@ const SCRATCH = 0x40;
 const CMD_INTX_DISABLE = 0x0400;
 const CAP_MSI = 0x05;
 const CAP_EXP = 0x10;
+/** An upper bound for an interrupt to arrive: waitAsync returns as soon as it does (the machine may be saturated). */
+const WAIT_MS = 30_000;
 
 let sup: Supervisor | undefined;
 afterEach(async () => {
@@ -60,7 +62,7 @@ async function capability(h: DeviceHandle, id: number): Promise<number> {
 async function ring(h: DeviceHandle, v: number): Promise<number[]> {
   const seq = h.irq.seq;
   h.bar(0)!.write32(DOORBELL, v);
-  await h.irq.waitAsync(seq, 5000);
+  await h.irq.waitAsync(seq, WAIT_MS);
   return h.irq.drain();
 }
 
@@ -75,7 +77,7 @@ describe('setIrqs mask and unmask through the view', () => {
     expect(h.info).toMatchObject({ irqMode: 'msi', irqVectors: 4 });
     const seq = h.irq.seq;
     h.bar(0)!.write32(DOORBELL, 2);
-    await h.irq.waitAsync(seq, 5000);
+    await h.irq.waitAsync(seq, WAIT_MS);
     // Held: pending in the shared bitmap until the embedder takes it.
     expect(h.irq.isPending(2)).toBe(true);
     await h.vfio.setIrqs({ index: IrqIndex.MSI, action: 'unmask', start: 1, count: 2 });
@@ -114,7 +116,7 @@ describe('setIrqs mask and unmask through the view', () => {
     await h.vfio.setIrqs({ index: IrqIndex.INTX, action: 'mask', start: 0, count: 1 });
     const seq = h.irq.seq;
     h.bar(0)!.write32(DOORBELL, 1);
-    await h.irq.waitAsync(seq, 5000);
+    await h.irq.waitAsync(seq, WAIT_MS);
     await h.vfio.setIrqs({ index: IrqIndex.INTX, action: 'unmask', start: 0, count: 1 });
     expect(h.irq.drain()).toEqual([0]);
 

@@ -298,6 +298,24 @@ function configWriteBytes(state: AppleDeviceState, offsetBytes: number, size: nu
 }
 
 /**
+ * A config write by the host side (the device worker's interrupt-capability
+ * enables), past the guest write filter: one selector-9 write of `width`,
+ * as the dext's ConfigureInterrupts programs the capability (DEVIATIONS #32).
+ */
+function hostConfigWrite(state: AppleDeviceState, offsetBytes: number, width: 1 | 2 | 4, value: number): void {
+  configRangeCheck(state, offsetBytes, width);
+  const client = state.client;
+  const ctx = { region: RegionIndex.CONFIG, offsetBytes, sizeBytes: width };
+  if (client === undefined) throw noConnection(state, ctx);
+  try {
+    client.configWrite(offsetBytes, width, value >>> 0);
+  } catch (e) {
+    throw ioError(state, 'config write failed', e, ctx);
+  }
+  if (traceEnabled('pcipt:config:write')) trace('pcipt:config:write', { bdf: state.bdf, offsetBytes, width, value: value >>> 0, forwarded: true });
+}
+
+/**
  * The apple device I/O table over `state`. Needs {@link prepareAppleDevice}
  * for BAR types, windows, MSI-X size and the INTx pin (before it: no MSI-X
  * vectors, BARs unmappable).
@@ -390,6 +408,10 @@ export function createAppleDeviceIoOps(state: AppleDeviceState) {
 
     configWrite(offsetBytes: number, width: 1 | 2 | 4, value: number): void {
       configWriteBytes(state, offsetBytes, width, (i) => (value >>> (8 * i)) & 0xff);
+    },
+
+    hostConfigWrite(offsetBytes: number, width: 1 | 2 | 4, value: number): void {
+      hostConfigWrite(state, offsetBytes, width, value);
     },
 
     barRead(bar: number, offsetBytes: number, width: 1 | 2 | 4 | 8): bigint {

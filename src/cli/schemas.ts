@@ -214,6 +214,7 @@ export const TOP_LINE_SCHEMA: JsonSchema = obj({
       configPerSec: rateOrNull,
       configCycles: int(),
       errors: int(),
+      connection: obj({ refs: int(), holders: { type: 'array', items: str } }),
     }),
   },
 });

@@ -1,17 +1,28 @@
 /**
  * The numbers behind `pcipt top`: per-device rows built from
- * `Supervisor.list()` and `Supervisor.stats()`, with rates computed from the
+ * `Supervisor.list()`, `Supervisor.stats()` and the connection refcounts of
+ * `Supervisor.inspect()`, with rates computed from the
  * difference between two samples (the counters are totals since attach;
  * IRQ counters span worker restarts, the others restart with the worker, so
  * a rate that would go negative after a restart counts from zero instead).
  */
 import type { DeviceStats, DeviceSummary } from '../actors/supervisor/handle.js';
+import type { ConnectionInfo } from '../actors/supervisor/ownership.js';
 import type { DeviceCounters } from '../actors/protocol.js';
 
 /** What top samples: a supervisor, or anything shaped like one. */
 export interface StatsSource {
   list(): DeviceSummary[];
   stats(): Promise<Record<string, DeviceStats>>;
+  /** The shared dext connections with their refcounts (absent: no connection is shown). */
+  inspect?(): { connections: ConnectionInfo[] };
+}
+
+/** A device's shared dext connection in a row: refcount and holders (0 and none without one). */
+interface TopConnection {
+  refs: number;
+  /** `device`, `companion`, and each shared client's holder name. */
+  holders: string[];
 }
 
 /** One device in one refresh (a `top --json` line carries an array of these). */
@@ -39,6 +50,8 @@ export interface TopRow {
   configPerSec: number | null;
   configCycles: number;
   errors: number;
+  /** The function's shared dext connection (supervisor.inspect()). */
+  connection: TopConnection;
 }
 
 /** One refresh. */
@@ -61,6 +74,12 @@ function rate(now: number, before: number | undefined, dtMs: number): number | n
   return (delta * 1000) / dtMs;
 }
 
+/** The connection of a device's function (one per function), or none. */
+function connectionOf(connections: readonly ConnectionInfo[], d: DeviceSummary): TopConnection {
+  const c = connections.find((x) => x.bdf === d.bdf && x.deviceId === d.id);
+  return c === undefined ? { refs: 0, holders: [] } : { refs: c.refs, holders: [...c.holders] };
+}
+
 /** Builds rows from samples of the watched sources, remembering the previous one for rates. */
 export class TopSampler {
   readonly #startMs: number;
@@ -80,9 +99,11 @@ export class TopSampler {
     for (const [index, source] of sources.entries()) {
       let stats: Record<string, DeviceStats>;
       let list: DeviceSummary[];
+      let connections: ConnectionInfo[];
       try {
         list = source.list();
         stats = await source.stats();
+        connections = source.inspect?.().connections ?? [];
       } catch {
         continue;
       }
@@ -112,6 +133,7 @@ export class TopSampler {
           configPerSec: rate(totals.config, before?.config, dt),
           configCycles: totals.config,
           errors: c.errors,
+          connection: connectionOf(connections, summary),
         });
       }
     }
@@ -143,4 +165,5 @@ export const TOP_COLUMNS: readonly { header: string; right: boolean; cell: (r: T
   { header: 'CONFIG', right: true, cell: (r) => String(r.configCycles) },
   { header: 'RESTARTS', right: true, cell: (r) => String(r.restarts) },
   { header: 'ERRORS', right: true, cell: (r) => String(r.errors) },
+  { header: 'CONN', right: false, cell: (r) => (r.connection.refs === 0 ? '-' : `${r.connection.refs} ${r.connection.holders.join(',')}`) },
 ];

@@ -7,9 +7,10 @@
  *   as vfio_disable_interrupts does, then [0, vectors) of the new one are
  *   enabled; within a mode, missing vectors are added (never a gap); 'none'
  *   leaves the host enabled (the layer drops what the guest has turned off).
- *   The device worker programs what the host side owns (on the sim, the
- *   simulated function's capability enables; vfio-pci and the dext program
- *   the real MSI capability themselves).
+ *   The device worker programs what the host side owns: the MSI / MSI-X
+ *   enable bits on the dext backends (sim, iokit), written past the guest
+ *   write filter so a switch really leaves the old mode (apple DEVIATIONS
+ *   #32); vfio-pci programs the real capability itself (linux).
  * - reset is the handle's reset (FLR, or the hot reset the dext falls back
  *   to, which the supervisor passes on to the slot's other functions).
  * - dmaMap / dmaUnmap are the handle's DMA map.

@@ -122,6 +122,15 @@ export class VfioDevice {
   writeConfig32(offsetBytes: number, value: number): void {
     this.#writeConfig(offsetBytes, 4, value);
   }
+  /**
+   * Writes one config word as the host side (DeviceIoOps.hostConfigWrite,
+   * past the guest write filter; configWrite where the backend has none):
+   * for the enable bits of the interrupt capabilities the host programs.
+   */
+  writeHostConfig16(offsetBytes: number, value: number): void {
+    if (this.ops.hostConfigWrite !== undefined) this.ops.hostConfigWrite(offsetBytes, 2, value);
+    else this.#writeConfig(offsetBytes, 2, value);
+  }
 
   /** The capability list with MSI and MSI-X parsed (read once, then cached). */
   capabilities(): InterruptCapabilities {

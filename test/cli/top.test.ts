@@ -2,10 +2,11 @@
 // (util-linux `script` gives the command a pty; no native addon), including quitting with q.
 import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { createSupervisor } from '../../src/index.js';
 import type { DeviceStats, DeviceSummary } from '../../src/actors/supervisor/handle.js';
 import { zeroDeviceCounters } from '../../src/actors/protocol.js';
 import { TOP_LINE_SCHEMA } from '../../src/cli/schemas.js';
-import { TopSampler, formatRate } from '../../src/cli/top-sampler.js';
+import { TOP_COLUMNS, TopSampler, formatRate } from '../../src/cli/top-sampler.js';
 import { ROOT, runCli, validate } from './helpers.js';
 
 const hasScript = spawnSync('sh', ['-c', 'command -v script'], { stdio: 'ignore' }).status === 0;
@@ -70,6 +71,33 @@ describe('top: the sampler', () => {
     expect([formatRate(null), formatRate(0), formatRate(2.5), formatRate(1830), formatRate(19_400), formatRate(2.5e6)]).toEqual(['-', '0', '2.5', '1.8k', '19k', '2.5M']);
   });
 
+  it('each row carries its function\'s connection refcount and holders from inspect(); a source without inspect() shows none', async () => {
+    const sup = await createSupervisor({ callTimeoutMs: 5000 });
+    try {
+      const edu = await sup.attach('0000:00:10.0', { id: 'edu' });
+      await sup.attach('0000:00:11.0', { id: 'edu2' });
+      const tool = await edu.dext({ shared: true, holder: 'tool' });
+      // Connection reports travel on the workers' event streams, beside the attach replies: poll.
+      await expect.poll(() => sup.inspect().connections.map((c) => c.refs)).toEqual([2, 1]);
+      const frame = await new TopSampler(0).sample([sup], () => 1);
+      expect(frame.devices.map((d) => [d.id, d.connection])).toEqual([
+        ['edu', { refs: 2, holders: ['device', 'tool'] }],
+        ['edu2', { refs: 1, holders: ['device'] }],
+      ]);
+      expect(validate(TOP_LINE_SCHEMA, frame)).toEqual([]);
+      const conn = TOP_COLUMNS.find((c) => c.header === 'CONN')!;
+      expect(frame.devices.map((d) => conn.cell(d))).toEqual(['2 device,tool', '1 device']);
+      await tool.close();
+      await expect.poll(() => sup.inspect().connections[0]?.refs).toBe(1);
+      expect((await new TopSampler(0).sample([sup], () => 1)).devices[0]!.connection).toEqual({ refs: 1, holders: ['device'] });
+    } finally {
+      await sup.close();
+    }
+    const bare = await new TopSampler(0).sample([fakeSource([{ counters: zeroDeviceCounters(), restarts: 0 }])], () => 1);
+    expect(bare.devices[0]!.connection).toEqual({ refs: 0, holders: [] });
+    expect(TOP_COLUMNS.find((c) => c.header === 'CONN')!.cell(bare.devices[0]!)).toBe('-');
+  });
+
   it('a source whose stats() fails (a closing supervisor) contributes no rows', async () => {
     const broken = { list: () => [], stats: () => Promise.reject(new Error('closed')) };
     const frame = await new TopSampler(0).sample([broken], () => 1);
@@ -89,14 +117,20 @@ describe('top: on a pipe', () => {
     expect(frames[0]!.devices[0]!.irqsPerSec).toBeNull();
     expect(frames[2]!.devices[0]!.irqsPerSec).toBe(0);
     expect(frames[1]!.timeMs).toBeGreaterThan(frames[0]!.timeMs);
+    // Every attached function holds its one shared dext connection, taken by its device.
+    expect(frames[2]!.devices.map((d) => (d as unknown as { connection: unknown }).connection)).toEqual(
+      Array.from({ length: 6 }, () => ({ refs: 1, holders: ['device'] })),
+    );
   });
 
   it('plain text on a pipe: the header once, then rows with the time; --device picks the function', async () => {
     const run = await runCli(['top', '--count', '2', '--interval-ms', '200', '--device', '00:10.0'], {}, 90_000);
     expect(run.code).toBe(0);
     const lines = run.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^T\(s\)\s+DEVICE\s+BDF\s+STATE\s+IRQ\/s\s+IRQS\s+COALESCED\s+MASKED\s+MMIO\/s\s+CFG\/s\s+CONFIG\s+RESTARTS\s+ERRORS$/);
+    expect(lines[0]).toMatch(/^T\(s\)\s+DEVICE\s+BDF\s+STATE\s+IRQ\/s\s+IRQS\s+COALESCED\s+MASKED\s+MMIO\/s\s+CFG\/s\s+CONFIG\s+RESTARTS\s+ERRORS\s+CONN$/);
     expect(lines.filter((l) => l.includes('0000:00:10.0'))).toHaveLength(2);
+    // The last refresh shows the function's connection: one reference, its device's.
+    expect(lines.at(-1)).toMatch(/0000:00:10\.0\s.*\s1 device$/);
     expect(run.stdout).not.toContain('\x1b[');
   });
 
@@ -120,7 +154,8 @@ describe.skipIf(!hasScript)('top: in a pseudo-terminal (util-linux script)', () 
     // The MSI-X function took the demo's doorbell interrupts (up to 2 × iterations/4 by the last
     // refresh before the demo closed its supervisor), none coalesced or masked.
     const msix = after.split('\n').find((l) => l.includes('0000:02:00.0'));
-    const [, irqs, coalesced, masked] = /ready\s+\S+\s+(\d+)\s+(\d+)\s+(\d+)\s/.exec(msix ?? '') ?? [];
+    // The last frame may be taken while the demo closes its supervisor: the state is ready or stopping.
+    const [, irqs, coalesced, masked] = /0000:02:00\.0\s+(?:ready|stopping)\s+\S+\s+(\d+)\s+(\d+)\s+(\d+)\s/.exec(msix ?? '') ?? [];
     expect(Number(irqs)).toBeGreaterThan(0);
     expect(Number(irqs)).toBeLessThanOrEqual(10_000);
     expect([coalesced, masked]).toEqual(['0', '0']);

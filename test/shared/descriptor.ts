@@ -8,12 +8,12 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { DeviceHandleDescriptor } from '../../src/fastpath/index.js';
-import type { Access } from '../fixtures/descriptor-reader.js';
+import type { Access, AccessError } from '../fixtures/descriptor-reader.js';
 
-export type { Access } from '../fixtures/descriptor-reader.js';
+export type { Access, AccessError } from '../fixtures/descriptor-reader.js';
 
 /** The reader's answer. */
-export type ReaderResult = { ok: true; results: number[] } | { ok: false; code: string; message: string };
+export type ReaderResult = { ok: true; results: (number | AccessError)[] } | { ok: false; code: string; message: string };
 
 function readerUrl(): URL {
   const compiled = new URL('../fixtures/descriptor-reader.js', import.meta.url);

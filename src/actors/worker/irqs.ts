@@ -150,7 +150,10 @@ export class IrqWiring {
   /**
    * Sets the capability enable bit of the enabled mode, as a guest driver
    * does (the seed's setIrqs only programs the dext mask). Called again after
-   * a reset, which clears them.
+   * a reset, which clears them. MSI and MSI-X control are written as the
+   * host side (past the guest write filter, whose safety rule would drop a
+   * write to the MSI capability and leave the function in MSI after a switch
+   * to INTx: apple DEVIATIONS #32).
    */
   setConfigEnableBits(): void {
     const vfio = this.#d.vfio;
@@ -159,7 +162,7 @@ export class IrqWiring {
         const cap = vfio.msix();
         if (cap === undefined) return;
         const ctrl = vfio.readConfig16(cap.offset + 2);
-        vfio.writeConfig16(cap.offset + 2, (ctrl | MSIX_CTRL_ENABLE) & ~MSIX_CTRL_FUNCTION_MASK);
+        vfio.writeHostConfig16(cap.offset + 2, (ctrl | MSIX_CTRL_ENABLE) & ~MSIX_CTRL_FUNCTION_MASK);
         return;
       }
       case IrqIndex.MSI: {
@@ -168,7 +171,7 @@ export class IrqWiring {
         // Multiple Message Enable: the largest power of two within the enabled count.
         let mme = 0;
         while (1 << (mme + 1) <= Math.min(this.#count, cap.vectors)) mme++;
-        vfio.writeConfig16(cap.offset + 2, (vfio.readConfig16(cap.offset + 2) & ~MSI_CTRL_MME) | (mme << 4) | MSI_CTRL_ENABLE);
+        vfio.writeHostConfig16(cap.offset + 2, (vfio.readConfig16(cap.offset + 2) & ~MSI_CTRL_MME) | (mme << 4) | MSI_CTRL_ENABLE);
         return;
       }
       case IrqIndex.INTX:
@@ -184,10 +187,10 @@ export class IrqWiring {
     const vfio = this.#d.vfio;
     if (index === IrqIndex.MSIX) {
       const cap = vfio.msix();
-      if (cap !== undefined) vfio.writeConfig16(cap.offset + 2, vfio.readConfig16(cap.offset + 2) & ~MSIX_CTRL_ENABLE);
+      if (cap !== undefined) vfio.writeHostConfig16(cap.offset + 2, vfio.readConfig16(cap.offset + 2) & ~MSIX_CTRL_ENABLE);
     } else if (index === IrqIndex.MSI) {
       const cap = vfio.msi();
-      if (cap !== undefined) vfio.writeConfig16(cap.offset + 2, vfio.readConfig16(cap.offset + 2) & ~MSI_CTRL_ENABLE);
+      if (cap !== undefined) vfio.writeHostConfig16(cap.offset + 2, vfio.readConfig16(cap.offset + 2) & ~MSI_CTRL_ENABLE);
     } else if (index === IrqIndex.INTX) {
       vfio.writeConfig16(0x04, vfio.readConfig16(0x04) | CMD_INTX_DISABLE);
     }

@@ -2,7 +2,8 @@
  * `pcipt top [--device BDF]... [--interval-ms N] [--count N] [-- workload]`:
  * live counters per device from `Supervisor.list()` and `stats()`: IRQs/s,
  * coalesced, dropped while masked, trapped MMIO/s, config cycles, restarts
- * and state (src/cli/top-sampler.ts).
+ * and state, and the refcount and holders of its shared dext connection
+ * from `inspect()` (src/cli/top-sampler.ts).
  *
  * What it watches: with a workload (another pcipt command, run in this
  * process, as `trace` does), every supervisor the workload creates, until the

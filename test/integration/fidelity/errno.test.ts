@@ -1,11 +1,13 @@
 /**
  * Issue 14, point 2 through the public API: errno (and kernReturn) survive
  * every synchronous path: the fast path's own checks (ConfigPort at or past
- * 4096, BarWindow out of range or misaligned), and io-op errors that cross
+ * 4096, BarWindow out of range or misaligned), io-op errors that cross
  * the mailbox from the device worker (an unmapped BAR, an access past a
- * mapping, a failed forwarded config write).
+ * mapping, a failed forwarded config write), on the main thread, on a vCPU
+ * thread that opened the fast path from the descriptor, and after the
+ * device worker was killed and restarted.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BarWindow,
   ConfigPort,
@@ -17,6 +19,7 @@ import {
 import { createDeviceControlBlock } from '../../../src/fastpath/layout.js';
 import { IOReturn, Selector } from '../../../src/dext/contract.js';
 import { thrown as caught } from '../../shared/thrown.js';
+import { readInFreshWorker, type Access } from '../../shared/descriptor.js';
 
 const EDU = '0000:00:10.0';
 
@@ -96,5 +99,47 @@ describe('errno and kernReturn across the mailbox (supervisor over the sim)', ()
     } finally {
       fp.close();
     }
+  });
+});
+
+describe('errno and kernReturn on a vCPU thread, and after a restart', () => {
+  const failConfigWrite = { kind: 'fail-selector', selector: Selector.ConfigWrite, kernReturn: IOReturn.NotPermitted, count: 1 } as const;
+  // A failed forwarded write (caught and recorded by the thread), the same write again, a read back.
+  const accesses: Access[] = [
+    { kind: 'config-write8', offset: 0x3c, value: 0x0a, catchError: true },
+    { kind: 'config-write8', offset: 0x3c, value: 0x0b },
+    { kind: 'config-read8', offset: 0x3c },
+  ];
+  const failedWrite = { code: 'PT_ERR_IO', errno: 'EIO', kernReturn: IOReturn.NotPermitted, message: expect.stringContaining('config write failed') };
+
+  it('a worker thread on the descriptor gets PT_ERR_IO, errno EIO and the IOReturn; so do the restarted device\'s new descriptor and the handle', async () => {
+    sup = await createSupervisor({ callTimeoutMs: 5000, restart: { maxRestarts: 2, windowMs: 60_000 } });
+    const h = await sup.attach(EDU, { id: 'edu' });
+    await sup.debug.injectFault(EDU, failConfigWrite);
+    expect(await readInFreshWorker(h.descriptor(), accesses)).toEqual({ ok: true, results: [failedWrite, 0x0b] });
+
+    // Kill the device worker: the supervisor restarts it over the same control block.
+    const restarted = new Promise<void>((resolve) => {
+      const fn = () => {
+        sup!.off('restart', fn);
+        resolve();
+      };
+      sup!.on('restart', fn);
+    });
+    await sup.debug.killWorker('edu');
+    await restarted;
+    await vi.waitFor(() => expect(sup!.list()[0]).toMatchObject({ state: 'ready', restarts: 1 }), { timeout: 30_000 });
+
+    // A new vCPU thread on the new descriptor: the same failure carries the same errno and IOReturn.
+    await sup.debug.injectFault(EDU, failConfigWrite);
+    expect(await readInFreshWorker(h.descriptor(), accesses)).toEqual({ ok: true, results: [failedWrite, 0x0b] });
+    // The handle's own ConfigPort (its control block outlived the restart) too.
+    await sup.debug.injectFault(EDU, failConfigWrite);
+    const e = caught(() => h.config.write8(0x3c, 0x0c));
+    expect([e.code, e.errno, e.kernReturn]).toEqual(['PT_ERR_IO', 'EIO', IOReturn.NotPermitted]);
+    expect(e.context).toMatchObject({ region: 7, offsetBytes: 0x3c });
+    h.config.write8(0x3c, 0x0c);
+    expect(h.config.read8(0x3c)).toBe(0x0c);
+    expect(sup.list()[0]!.state).toBe('ready');
   });
 });

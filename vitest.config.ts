@@ -9,6 +9,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     globalSetup: ['test/global-setup.ts'],
+    // vi.waitFor's 1 s default becomes a 60 s hang ceiling (test/setup-waits.ts).
+    setupFiles: ['test/setup-waits.ts'],
     // test/types/*.test-d.ts are checked by tsc (expectTypeOf), not run.
     typecheck: { enabled: true, include: ['test/types/**/*.test-d.ts'], tsconfig: 'test/types/tsconfig.json' },
   },

@@ -87,13 +87,18 @@ export function planScenario(seed: number, index: number, rounds?: number): Soak
     return 'attach';
   };
   const n = rounds ?? 2 + int(3);
-  const start = SOAK_FUNCTIONS.map((_, i) => i).filter(() => r() < 0.6);
+  const start = SOAK_FUNCTIONS.map((_, i) => i).filter(() => r() < 0.9);
   if (start.length === 0) start.push(int(SOAK_FUNCTIONS.length));
   const out: SoakOp[][] = [];
   for (let i = 0; i < n; i++) {
     const ops: SoakOp[] = [];
     const width = 1 + int(3);
-    for (let j = 0; j < width; j++) ops.push({ kind: pick(), fn: int(SOAK_FUNCTIONS.length), arg: int(2 ** 31) });
+    for (let j = 0; j < width; j++) {
+      const op: SoakOp = { kind: pick(), fn: int(SOAK_FUNCTIONS.length), arg: int(2 ** 31) };
+      // Two storms on one function would drain each other's vectors: the second becomes vCPU calls.
+      if (op.kind === 'storm' && ops.some((x) => x.kind === 'storm' && x.fn === op.fn)) op.kind = 'vcpu';
+      ops.push(op);
+    }
     out.push(ops);
   }
   return { index, start, rounds: out };

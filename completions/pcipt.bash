@@ -28,12 +28,16 @@ _pcipt() {
     --until) COMPREPLY=(); return ;;
     --timeout) COMPREPLY=(); return ;;
     --iterations) COMPREPLY=(); return ;;
+    --seed) COMPREPLY=(); return ;;
+    --scenarios) COMPREPLY=(); return ;;
+    --only) COMPREPLY=(); return ;;
+    --silence-ms) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
       --) break ;;
-      --backend|--machine|--size|--duration-ms|--devices|--plot|--plot-width|--plot-height|--csv|--samples|--html|--filter|--format|--device|--interval-ms|--count|--call-timeout-ms|--kernel|--initrd|--append|--memory|--until|--timeout|--iterations) ((i++)) ;;
+      --backend|--machine|--size|--duration-ms|--devices|--plot|--plot-width|--plot-height|--csv|--samples|--html|--filter|--format|--device|--interval-ms|--count|--call-timeout-ms|--kernel|--initrd|--append|--memory|--until|--timeout|--iterations|--seed|--scenarios|--only|--silence-ms) ((i++)) ;;
       -*) ;;
       *) cmd="${COMP_WORDS[i]}"; break ;;
     esac
@@ -43,7 +47,7 @@ _pcipt() {
     if [[ "$cur" == -* ]]; then
       COMPREPLY=($(compgen -W "$globals" -- "$cur"))
     else
-      COMPREPLY=($(compgen -W 'list-devices ls driver-status info dump-config bind unbind bench trace top guest demo completion help' -- "$cur"))
+      COMPREPLY=($(compgen -W 'list-devices ls driver-status info dump-config bind unbind bench trace top guest demo soak completion help' -- "$cur"))
     fi
     return
   fi
@@ -60,8 +64,9 @@ _pcipt() {
     top) opts='--device --interval-ms --count --call-timeout-ms --help -h'; args='' ;;
     guest) opts='--kernel --initrd --append --memory --device --until --timeout --help -h'; args='' ;;
     demo) opts='--iterations --help -h'; args='' ;;
+    soak) opts='--seed --scenarios --only --call-timeout-ms --silence-ms --verbose --help -h'; args='' ;;
     completion) opts='--help -h'; args='bash zsh fish' ;;
-    help) opts='--help -h'; args='list-devices driver-status info dump-config bind unbind bench trace top guest demo completion help' ;;
+    help) opts='--help -h'; args='list-devices driver-status info dump-config bind unbind bench trace top guest demo soak completion help' ;;
   esac
   if [[ "$cur" == -* ]]; then
     COMPREPLY=($(compgen -W "$opts $globals" -- "$cur"))

@@ -205,6 +205,8 @@ async function runCommand(
     }
     case 'guest':
       return (await import('./commands/guest.js')).guestCommand(contextFor(cmd), args[0] as never);
+    case 'soak':
+      return (await import('./commands/soak.js')).soakCommand(contextFor(cmd), args[0] as never);
     case 'demo':
       return (await import('./commands/demo.js')).demoCommand(contextFor(cmd), args[0] as { iterations: number });
     default:

@@ -29,6 +29,17 @@ export function positiveInt(name: string): (text: string) => number {
   };
 }
 
+/** A non-negative integer below 2^32 (a seed, an index). */
+function uint32(name: string): (text: string) => number {
+  return (text: string) => {
+    const n = Number(text);
+    if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n >= 2 ** 32) {
+      throw new InvalidArgumentError(`${name} must be an integer from 0 to 4294967295`);
+    }
+    return n;
+  };
+}
+
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
@@ -236,6 +247,24 @@ Examples:
   pcipt demo
   pcipt demo --iterations 20000 --json`)
     .action(action('demo'));
+
+  program
+    .command('soak')
+    .description('fault campaign on the sim backend: random attach/detach/reset/kill/fault/IRQ-storm/vCPU interleavings, invariants checked')
+    .option('--seed <n>', 'campaign seed (default: random, printed)', uint32('--seed'))
+    .option('--scenarios <n>', 'scenarios to run', positiveInt('--scenarios'), 100)
+    .option('--only <index>', 'run one scenario of the seed (the replay a failure prints)', uint32('--only'))
+    .option('--call-timeout-ms <ms>', 'control-call deadline of the campaign supervisor (default 5000)', positiveInt('--call-timeout-ms'))
+    .option('--silence-ms <ms>', 'how long nothing may progress before a call counts as unsettled (default 10000)', positiveInt('--silence-ms'))
+    .option('--verbose', 'print every round before it runs')
+    .addHelpText('after', `
+After every round: no leaked connection, worker, BAR lease or mapping; no lost unmasked
+interrupt; no unsettled call; every error a PassthroughError with a code. A violation is
+printed with the line that replays its scenario; exit status 1 when there was one.
+Examples:
+  pcipt soak --seed 1 --scenarios 200
+  npm run soak -- --seed 1 --only 17 --verbose`)
+    .action(action('soak'));
 
   program
     .command('completion')

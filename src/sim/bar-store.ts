@@ -2,6 +2,7 @@
  * A simulated BAR's backing store: the SharedArrayBuffer the fast path maps,
  * with width-exact little-endian loads and stores (Atomics, naturally aligned).
  */
+import { PassthroughError } from '../errors.js';
 import type { AccessWidth } from '../types.js';
 import type { SimRange } from './models/types.js';
 
@@ -49,5 +50,19 @@ export function plainWrite(bar: SimBar, off: number, width: AccessWidth, value: 
       return;
     default:
       Atomics.store(bar.u64, off >> 3, BigInt.asUintN(64, value));
+  }
+}
+
+/**
+ * @internal The store of BAR `bar` of `bdf` and its views. A size the host
+ * cannot hold (machine.ts bounds it first) is PT_ERR_NO_MEMORY with the BAR
+ * and size in the context, never a bare RangeError.
+ */
+export function allocateBarStore(bdf: string, bar: number, lengthBytes: number): Pick<SimBar, 'buffer' | 'u8' | 'u16' | 'u32' | 'u64'> {
+  try {
+    const buffer = new SharedArrayBuffer(lengthBytes);
+    return { buffer, u8: new Uint8Array(buffer), u16: new Uint16Array(buffer), u32: new Uint32Array(buffer), u64: new BigUint64Array(buffer) };
+  } catch (e) {
+    throw new PassthroughError('PT_ERR_NO_MEMORY', `cannot allocate the ${lengthBytes}-byte store of BAR${bar}`, { bdf, region: bar, sizeBytes: lengthBytes }, { cause: e });
   }
 }

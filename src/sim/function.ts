@@ -10,7 +10,7 @@ import { Cfg, CapId, Command, Msi, PCIE_CONFIG_BYTES, Status } from '../pci/conf
 import { trace } from '../trace.js';
 import type { AccessWidth, Bdf } from '../types.js';
 import { parseBdf } from '../types.js';
-import { plainRead, plainWrite, type SimBar } from './bar-store.js';
+import { allocateBarStore, plainRead, plainWrite, type SimBar } from './bar-store.js';
 import { SimConfigSpace } from './config-space.js';
 import { MSI_ADDRESS, SimMsix } from './msix-emulation.js';
 import { SimDart } from './dart.js';
@@ -107,18 +107,13 @@ export class SimFunctionImpl implements SimFunction {
     let memIdx = 0;
     for (const spec of this.device.bars) {
       const lengthBytes = Math.ceil(spec.sizeBytes / HOST_PAGE_BYTES) * HOST_PAGE_BYTES;
-      const buffer = new SharedArrayBuffer(lengthBytes);
       this.bars.set(spec.index, {
         index: spec.index,
         memIdx: memIdx++,
         sizeBytes: spec.sizeBytes,
         type: spec.type,
-        buffer,
         traps: [...spec.traps, ...SimMsix.traps(layout, spec.index)],
-        u8: new Uint8Array(buffer),
-        u16: new Uint16Array(buffer),
-        u32: new Uint32Array(buffer),
-        u64: new BigUint64Array(buffer),
+        ...allocateBarStore(this.bdf, spec.index, lengthBytes),
       });
     }
     this.#msix = layout === undefined ? undefined : SimMsix.create(this.cfg, layout, this.bars, (v) => this.#deliverMsi(v));

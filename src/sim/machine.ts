@@ -11,10 +11,20 @@
  * PT_ERR_INVALID_ARGUMENT. A replay `dumpFile` is read (relative to the
  * machine file for loadSimMachine, else to the working directory) and
  * inlined as `dump`.
+ *
+ * Limits, checked before anything is built (a machine is untrusted input):
+ * - at most {@link SIM_MAX_FUNCTIONS} functions, checked on the array length
+ *   before any element is looked at, so a million-function file fails at once;
+ * - each BAR at most {@link SIM_MAX_BAR_BYTES} and the machine's BARs together
+ *   at most {@link SIM_MAX_TOTAL_BAR_BYTES}: the sim backs every BAR with a
+ *   SharedArrayBuffer of its size (in the host half and in the worker);
+ * - the machine file and a replay dump (file or inline text) are bounded in
+ *   size, and files must be regular files, read with a deadline
+ *   (bounded-file.ts: a FIFO is refused, not waited on).
  */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PassthroughError } from '../errors.js';
+import { readBoundedTextFile } from './bounded-file.js';
 import { parseLspciDump } from '../pci/dump.js';
 import { parseBdf, toBdf } from '../types.js';
 import type { DualOptions } from './models/dual.js';
@@ -56,8 +66,37 @@ export const DEFAULT_SIM_MACHINE: SimMachineDescription = Object.freeze({
   ],
 }) as SimMachineDescription;
 
-function bad(path: string, why: string): never {
-  throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `invalid sim machine: ${path}: ${why}`, { path });
+/**
+ * Most functions in one machine: an SR-IOV host with 4 physical functions of
+ * 256 virtual functions each is 1024, so 4096 leaves room for four such hosts
+ * (or one PF per bus of a large tree) while keeping enumeration, the host
+ * half's BAR stores and a machine file's validation far from minutes.
+ */
+export const SIM_MAX_FUNCTIONS = 4096;
+/**
+ * Largest sim BAR: 4 GiB. A BAR is a SharedArrayBuffer viewed through
+ * typed arrays, and Node 20's typed arrays stop at 2^32 elements (a larger
+ * one ends in a RangeError); real 64-bit BARs can be larger, a sim one cannot.
+ */
+export const SIM_MAX_BAR_BYTES = 2 ** 32;
+/**
+ * Largest total of a machine's BARs: 64 GiB. The stores are zero-filled
+ * lazily by the OS, so this is address space more than RAM, but the host half
+ * holds every function's BARs at once: the cap keeps a file from asking for
+ * more than a 64-bit host will map.
+ */
+export const SIM_MAX_TOTAL_BAR_BYTES = 2 ** 36;
+/** Largest machine file (16 MiB: 4096 functions with room for inline dumps). */
+const MAX_MACHINE_FILE_BYTES = 16 * 2 ** 20;
+/** Largest replay dump, file or inline (4 MiB: `lspci -xxxx` of ~250 functions). */
+const MAX_DUMP_BYTES = 4 * 2 ** 20;
+/** Deadline of reading one machine or dump file. */
+const FILE_READ_TIMEOUT_MS = 10_000;
+/** BAR bytes of each model apart from the sizes a machine sets (upper bounds, page-rounded). */
+const FIXED_BAR_BYTES: Record<SimModelName, number> = { edu: 2 ** 20, msix: 0x20000, dual: 0x4000, replay: 0 };
+
+function bad(path: string, why: string, context: Record<string, unknown> = {}): never {
+  throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `invalid sim machine: ${path}: ${why}`, { path, ...context });
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -85,8 +124,12 @@ export function parseSimMachine(json: unknown, opts: { baseDir?: string } = {}):
   checkKeys('$', json, ['functions']);
   const fns = json.functions;
   if (!Array.isArray(fns) || fns.length === 0) bad('functions', 'must be a non-empty array');
+  if (fns.length > SIM_MAX_FUNCTIONS) {
+    bad('functions', `has ${fns.length} functions, more than the ${SIM_MAX_FUNCTIONS} a sim machine may have`, { count: fns.length, max: SIM_MAX_FUNCTIONS });
+  }
   const seen = new Set<string>();
   const out: SimFunctionDescription[] = [];
+  let totalBarBytes = 0;
   fns.forEach((f: unknown, i: number) => {
     const p = `functions[${i}]`;
     if (!isObject(f)) bad(p, 'must be an object');
@@ -121,7 +164,7 @@ export function parseSimMachine(json: unknown, opts: { baseDir?: string } = {}):
       case 'msix': {
         checkKeys(op, o, ['vectors', 'ramBarBytes']);
         const vectors = optInt(`${op}.vectors`, o.vectors, 1, 2048);
-        const ramBarBytes = optInt(`${op}.ramBarBytes`, o.ramBarBytes, 16384, 2 ** 40);
+        const ramBarBytes = optInt(`${op}.ramBarBytes`, o.ramBarBytes, 16384, SIM_MAX_BAR_BYTES);
         if (ramBarBytes !== undefined && !isPow2(ramBarBytes)) bad(`${op}.ramBarBytes`, 'must be a power of two');
         out.push({ bdf, model: 'msix', options: { ...(vectors && { vectors }), ...(ramBarBytes && { ramBarBytes }) } });
         break;
@@ -137,6 +180,10 @@ export function parseSimMachine(json: unknown, opts: { baseDir?: string } = {}):
         out.push({ bdf, model: 'replay', options: parseReplayOptions(op, o, opts.baseDir) });
         break;
     }
+    totalBarBytes += barBytesOf(out[out.length - 1]!);
+    if (totalBarBytes > SIM_MAX_TOTAL_BAR_BYTES) {
+      bad(p, `the machine's BARs add up to more than ${SIM_MAX_TOTAL_BAR_BYTES} bytes (64 GiB)`, { sizeBytes: totalBarBytes, maxBytes: SIM_MAX_TOTAL_BAR_BYTES });
+    }
   });
   // PCI enumeration finds function N > 0 only through function 0 of the slot.
   for (const [i, f] of out.entries()) {
@@ -148,20 +195,31 @@ export function parseSimMachine(json: unknown, opts: { baseDir?: string } = {}):
   return { functions: out };
 }
 
+/** BAR bytes one function asks for (an upper bound). */
+function barBytesOf(f: SimFunctionDescription): number {
+  let n = FIXED_BAR_BYTES[f.model];
+  if (f.model === 'msix') n += f.options?.ramBarBytes ?? 2 ** 20;
+  if (f.model === 'replay') for (const s of f.options.barSizes) n += s;
+  return n;
+}
+
 function parseReplayOptions(op: string, o: Record<string, unknown>, baseDir: string | undefined): ReplayOptions {
   checkKeys(op, o, ['dump', 'dumpFile', 'dumpBdf', 'barSizes']);
   if ((o.dump === undefined) === (o.dumpFile === undefined)) bad(op, 'give exactly one of "dump" or "dumpFile"');
   let dump: string;
   if (o.dump !== undefined) {
     if (typeof o.dump !== 'string') bad(`${op}.dump`, 'must be lspci -x text');
+    if (o.dump.length > MAX_DUMP_BYTES) bad(`${op}.dump`, `is longer than ${MAX_DUMP_BYTES} characters`, { sizeBytes: o.dump.length, maxBytes: MAX_DUMP_BYTES });
     dump = o.dump;
   } else {
     if (typeof o.dumpFile !== 'string' || o.dumpFile.length === 0) bad(`${op}.dumpFile`, 'must be a path');
     const file = resolve(baseDir ?? process.cwd(), o.dumpFile);
     try {
-      dump = readFileSync(file, 'utf8');
+      dump = readBoundedTextFile(file, { what: 'replay dump', maxBytes: MAX_DUMP_BYTES, timeoutMs: FILE_READ_TIMEOUT_MS });
     } catch (e) {
-      bad(`${op}.dumpFile`, `cannot read ${file}: ${(e as Error).message}`);
+      const pe = e as PassthroughError;
+      // Not found / timed out / I/O keep their code; every refusal names the field.
+      throw pe.prepend(`invalid sim machine: ${op}.dumpFile`, { path: `${op}.dumpFile`, file });
     }
   }
   const where = o.dump !== undefined ? `${op}.dump` : `${op}.dumpFile`;
@@ -189,6 +247,7 @@ function parseReplayOptions(op: string, o: Record<string, unknown>, baseDir: str
     if (typeof s !== 'number' || !Number.isSafeInteger(s) || (s !== 0 && (!isPow2(s) || s < 16))) {
       bad(`${op}.barSizes[${j}]`, 'must be 0 or a power of two ≥ 16');
     }
+    if (s > SIM_MAX_BAR_BYTES) bad(`${op}.barSizes[${j}]`, `must be at most ${SIM_MAX_BAR_BYTES} (4 GiB, the largest sim BAR)`, { sizeBytes: s, maxBytes: SIM_MAX_BAR_BYTES });
     return s;
   });
   // A size for the upper half of a 64-bit BAR is meaningless.
@@ -202,15 +261,13 @@ function parseReplayOptions(op: string, o: Record<string, unknown>, baseDir: str
   return { dump, ...(dumpBdf !== undefined && { dumpBdf }), barSizes };
 }
 
-/** Reads and validates a machine JSON file. PT_ERR_NOT_FOUND, PT_ERR_IO, PT_ERR_INVALID_ARGUMENT. */
+/**
+ * Reads and validates a machine JSON file (a regular file of at most 16 MiB,
+ * read within 10 s). PT_ERR_NOT_FOUND, PT_ERR_IO, PT_ERR_TIMEOUT,
+ * PT_ERR_INVALID_ARGUMENT (not a regular file, too large, or invalid).
+ */
 export function loadSimMachine(path: string): SimMachineDescription {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'PT_ERR_NOT_FOUND' : 'PT_ERR_IO';
-    throw new PassthroughError(code, `cannot read sim machine ${path}`, { path }, { cause: e });
-  }
+  const text = readBoundedTextFile(path, { what: 'sim machine', maxBytes: MAX_MACHINE_FILE_BYTES, timeoutMs: FILE_READ_TIMEOUT_MS });
   let json: unknown;
   try {
     json = JSON.parse(text);

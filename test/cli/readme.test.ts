@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TRACE_LINE_SCHEMA } from '../../src/cli/schemas.js';
 import { NVME_SAMPLE_DUMP } from '../../src/sim/index.js';
+import { scaled } from '../shared/deadline.js';
 import { readmeBlocks, type ReadmeBlock } from '../shared/readme-blocks.js';
 import { parseJson, ROOT, runCli, validate } from './helpers.js';
 
@@ -75,14 +76,14 @@ describe('README code blocks, run', () => {
     expect(blocks.filter((b) => b.kind === 'run').map((b) => b.args[0])).toEqual(['first-program', 'trace-example']);
   });
 
-  it('the first program compiles, prints what the README shows, and exits by itself', async () => {
+  it('the first program compiles, prints what the README shows, and exits by itself', { timeout: scaled(180_000) }, async () => {
     const run = await runProgram(program('first-program'));
     expect(run.code, run.stderr).toBe(0);
     const shown = blocks.find((b) => b.kind === 'output-of' && b.args[0] === 'first-program');
     expect(run.stdout).toBe(shown?.code);
   }, kCompileAndRunMs);
 
-  it('the trace example prints events (JSON lines, the raised vector among them) and their counts', async () => {
+  it('the trace example prints events (JSON lines, the raised vector among them) and their counts', { timeout: scaled(180_000) }, async () => {
     const run = await runProgram(program('trace-example'));
     expect(run.code, run.stderr).toBe(0);
     const lines = run.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { channel: string; payload: Record<string, unknown> });
@@ -94,7 +95,7 @@ describe('README code blocks, run', () => {
     expect(run.stderr).toMatch(/'pcipt:irq:raise': 1/);
   }, kCompileAndRunMs);
 
-  it('`cli` blocks: every pcipt line exits 0 in a scratch directory', async () => {
+  it('`cli` blocks: every pcipt line exits 0 in a scratch directory', { timeout: scaled(180_000) }, async () => {
     // `pcipt` on PATH is this checkout's bin/pcipt.js.
     const bin = join(scratch, 'bin');
     mkdirSync(bin, { recursive: true });
@@ -113,7 +114,7 @@ describe('README code blocks, run', () => {
     expect(readFileSync(join(scratch, 'pcipt.bash'), 'utf8')).toContain('complete -F _pcipt pcipt');
   });
 
-  it('`output-of pcipt …` blocks: the command prints those lines, in order', async () => {
+  it('`output-of pcipt …` blocks: the command prints those lines, in order', { timeout: scaled(180_000) }, async () => {
     for (const b of blocks.filter((x) => x.kind === 'output-of' && x.args[0] === 'pcipt')) {
       const run = await runCli(b.args.slice(1));
       expect(run.code).toBe(0);

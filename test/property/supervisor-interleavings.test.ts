@@ -6,10 +6,11 @@
  * every unmasked interrupt raised while attached was delivered.
  */
 import fc from 'fast-check';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSupervisor, type Supervisor } from '../../src/actors/supervisor/supervisor.js';
 import type { DeviceHandle } from '../../src/actors/supervisor/handle.js';
 import { barHolders } from '../../src/fastpath/index.js';
+import { scaled, eventually } from '../shared/deadline.js';
 
 const FUNCTIONS = ['0000:00:10.0', '0000:02:00.0', '0000:03:00.0', '0000:03:00.1'] as const;
 const MAX_RESTARTS = 2;
@@ -110,14 +111,14 @@ async function step(sup: Supervisor, live: Map<string, Live>, op: Op): Promise<v
         cur.state = 'faulted';
         expect(sup.list().find((d) => d.id === id)?.cause?.code).toBe('PT_ERR_RESTART_LIMIT');
       } else {
-        await vi.waitFor(() => expect(cur.handle.state).toBe('ready'), { timeout: 5000 });
+        await eventually(() => expect(cur.handle.state).toBe('ready'), { timeout: scaled(30_000) }); // a restart under load
       }
       return;
     }
     case 'fault':
       if (cur === undefined || cur.state === 'faulted') return;
       await sup.debug.injectFault(cur.handle.id, { kind: 'fall-off-bus' });
-      await vi.waitFor(() => expect(cur.handle.state).toBe('faulted'));
+      await eventually(() => expect(cur.handle.state).toBe('faulted'));
       cur.state = 'faulted';
       return;
     case 'dma': {
@@ -161,11 +162,11 @@ describe('supervisor under random interleavings (real workers)', () => {
         }
         for (const c of controls) for (let bar = 0; bar < 6; bar++) expect(barHolders(c, bar)).toBe(0);
         // No worker thread or control port of ours is left open.
-        await vi.waitFor(() =>
+        await eventually(() =>
           expect(process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length).toBeLessThanOrEqual(baseline),
         );
       }),
       { numRuns: 12, seed: Number(process.env.PCIPT_SEED ?? 20261124), endOnFailure: true },
     );
-  }, 120_000);
+  }, scaled(120_000));
 });

@@ -4,10 +4,11 @@
  * restarted by policy with the same control block, siblings never notice;
  * past the restart limit it is faulted with PT_ERR_RESTART_LIMIT.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor/supervisor.js';
 import { barHolders } from '../../../src/fastpath/index.js';
 import type { DeviceHandle } from '../../../src/actors/supervisor/handle.js';
+import { IRQ_WAIT_MS, eventually } from '../../shared/deadline.js';
 
 const EDU_A = '0000:00:10.0';
 const EDU_B = '0000:00:11.0';
@@ -23,7 +24,7 @@ async function eduIrq(h: DeviceHandle): Promise<number[]> {
   const seq = h.irq.seq;
   const bar0 = h.bar(0)!;
   bar0.write32(0x60, 1);
-  const next = await h.irq.waitAsync(seq, 2000);
+  const next = await h.irq.waitAsync(seq, IRQ_WAIT_MS);
   expect(next).not.toBe(seq);
   const got = h.irq.drain();
   bar0.write32(0x64, 1); // ack
@@ -53,7 +54,7 @@ describe('worker crash and restart (sim, real workers)', () => {
 
     const pending = sup.debug.injectFault('a', { kind: 'stall', ms: 10_000 });
     const pendingErr = pending.catch((e: unknown) => e);
-    await vi.waitFor(() => expect(sup!.debug.resources().pendingCalls).toBe(1));
+    await eventually(() => expect(sup!.debug.resources().pendingCalls).toBe(1));
     const exited = once<{ deviceId: string }>(sup, 'worker-exit');
     const restarted = once<{ deviceId: string; attempt: number }>(sup, 'restart');
     await sup.debug.killWorker('a');
@@ -65,7 +66,7 @@ describe('worker crash and restart (sim, real workers)', () => {
     expect(b.config.read16(0)).toBe(0x1234);
 
     expect(await restarted).toMatchObject({ deviceId: 'a', attempt: 1 });
-    await vi.waitFor(() => expect(sup!.list().find((d) => d.id === 'a')).toMatchObject({ state: 'ready', restarts: 1 }));
+    await eventually(() => expect(sup!.list().find((d) => d.id === 'a')).toMatchObject({ state: 'ready', restarts: 1 }));
     // Old window revoked and its lease gone; the handle serves the new generation with the same control block.
     expect(() => oldWindow.read32(0)).toThrow(expect.objectContaining({ code: 'PT_ERR_BAR_RELEASED' }));
     expect(a.descriptor().control).toBe(control);
@@ -99,7 +100,7 @@ describe('worker crash and restart (sim, real workers)', () => {
     await exited;
     expect(seen).toEqual(['PT_ERR_WORKER_EXITED']);
     await restarted;
-    await vi.waitFor(() => expect(a.state).toBe('ready'));
+    await eventually(() => expect(a.state).toBe('ready'));
     expect(a.config.read16(0)).toBe(0x1234);
   });
 
@@ -110,7 +111,7 @@ describe('worker crash and restart (sim, real workers)', () => {
     const restarted = once(sup, 'restart');
     await sup.debug.killWorker('a');
     await restarted;
-    await vi.waitFor(() => expect(a.state).toBe('ready'));
+    await eventually(() => expect(a.state).toBe('ready'));
     const faulted = once<{ deviceId: string; cause: { code: string } }>(sup, 'faulted');
     await sup.debug.killWorker('a');
     expect(await faulted).toMatchObject({ deviceId: 'a', cause: { code: 'PT_ERR_RESTART_LIMIT' } });

@@ -4,10 +4,11 @@
  * test-only `backendOptions.faults` / `mapFaults`), and a device that falls
  * off the bus while attached.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor/supervisor.js';
 import { IOReturn, Selector } from '../../../src/dext/contract.js';
 import { PassthroughError } from '../../../src/errors.js';
+import { IRQ_WAIT_MS, eventually } from '../../shared/deadline.js';
 
 const EDU_A = '0000:00:10.0';
 const EDU_B = '0000:00:11.0';
@@ -77,7 +78,7 @@ describe('faults at each attach step (sim, real workers)', () => {
       kernReturn: IOReturn.Error,
     });
     await expect(h.reset()).rejects.toMatchObject({ code: 'PT_ERR_IO' });
-    await vi.waitFor(() => expect(sup!.list()[0]).toMatchObject({ state: 'faulted', cause: { code: 'PT_ERR_IO' } }));
+    await eventually(() => expect(sup!.list()[0]).toMatchObject({ state: 'faulted', cause: { code: 'PT_ERR_IO' } }));
   });
 
   it('a device that falls off the bus is faulted with PT_ERR_DEVICE_GONE; the others keep working', async () => {
@@ -96,7 +97,7 @@ describe('faults at each attach step (sim, real workers)', () => {
     expect(sup.list().find((d) => d.id === 'b')).toMatchObject({ state: 'ready' });
     const seq = b.irq.seq;
     b.bar(0)!.write32(0x60, 1);
-    await b.irq.waitAsync(seq, 2000);
+    await b.irq.waitAsync(seq, IRQ_WAIT_MS);
     expect(b.irq.drain()).toEqual([0]);
     await a.detach();
     expect(sup.debug.resources().teardowns.a).toMatchObject({ connectionRefs: 0, mappedBars: 0 });

@@ -10,6 +10,7 @@ import type { IokitLibraryPaths } from '../../../src/iokit/bindings.js';
 import { standinLibraries } from '../../iokit/standin/build.js';
 import { standinControl } from '../../iokit/standin/control.js';
 import { readInFreshWorker } from '../../shared/descriptor.js';
+import { IRQ_WAIT_MS } from '../../shared/deadline.js';
 
 let libraries: IokitLibraryPaths;
 let ctl: ReturnType<typeof standinControl>;
@@ -46,7 +47,7 @@ describe('iokit backend through the supervisor (C stand-in)', () => {
     for (const v of [0, 0]) {
       const seq = h.irq.seq;
       expect(ctl.raise(4, v)).toBe(true);
-      await h.irq.waitAsync(seq, 2000);
+      await h.irq.waitAsync(seq, IRQ_WAIT_MS);
       expect(h.irq.drain()).toEqual([v]);
     }
 
@@ -65,7 +66,7 @@ describe('iokit backend through the supervisor (C stand-in)', () => {
     // The pump thread keeps waiting across a reset.
     const afterReset = h.irq.seq;
     expect(ctl.raise(4, 0)).toBe(true);
-    await h.irq.waitAsync(afterReset, 2000);
+    await h.irq.waitAsync(afterReset, IRQ_WAIT_MS);
     expect(h.irq.drain()).toEqual([0]);
     await h.detach();
     expect(ctl.deviceState(4)).toMatchObject({ providerClaimed: false, refs: 0 });

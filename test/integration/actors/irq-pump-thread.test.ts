@@ -15,6 +15,7 @@ import { createEventfd, LinuxInterruptSource } from '../../../src/linux/interrup
 import { libc } from '../../../src/linux/libc.js';
 import { IrqIndex } from '../../../src/vfio/device-io-ops.js';
 import type { AttachedDevice, IommuOps } from '../../../src/vfio/iommu-ops.js';
+import { eventually } from '../../shared/deadline.js';
 
 const EDU = '0000:00:10.0';
 const one = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
@@ -127,7 +128,7 @@ describe('device runtime with an IRQ pump thread', () => {
   it('a pump thread that dies faults the device with PT_ERR_WORKER_EXITED', async () => {
     const { rt, events, host } = await activate();
     await threads[0]!.worker.terminate();
-    await vi.waitFor(() => expect(events.some((e) => e.type === 'state' && e.state === 'faulted')).toBe(true));
+    await eventually(() => expect(events.some((e) => e.type === 'state' && e.state === 'faulted')).toBe(true));
     const faulted = events.find((e) => e.type === 'state' && e.state === 'faulted') as Extract<WorkerEvent, { type: 'state' }>;
     expect(faulted.cause).toMatchObject({ code: 'PT_ERR_WORKER_EXITED', context: { deviceId: 'd1', backend: 'linux' } });
     await rt.handle({ type: 'shutdown' });

@@ -4,10 +4,11 @@
  * tracing and stats.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor/supervisor.js';
 import { barHolders } from '../../../src/fastpath/index.js';
 import { PassthroughError } from '../../../src/errors.js';
+import { IRQ_WAIT_MS, eventually } from '../../shared/deadline.js';
 
 const MSIX = '0000:02:00.0';
 const EDU_A = '0000:00:10.0';
@@ -43,7 +44,7 @@ describe('supervisor lifecycle (sim, real workers)', () => {
     // IRQ: ring vector 7 through the device's doorbell; waitAsync on the line returns.
     const seq = h.irq.seq;
     regs.write32(DOORBELL, 7);
-    const next = await h.irq.waitAsync(seq, 2000);
+    const next = await h.irq.waitAsync(seq, IRQ_WAIT_MS);
     expect(next).not.toBe(seq);
     expect(h.irq.drain()).toEqual([7]);
 
@@ -55,11 +56,11 @@ describe('supervisor lifecycle (sim, real workers)', () => {
     // Interrupts still work after reset (the worker re-enables MSI-X).
     const seq2 = h.irq.seq;
     regs.write32(DOORBELL, 3);
-    await h.irq.waitAsync(seq2, 2000);
+    await h.irq.waitAsync(seq2, IRQ_WAIT_MS);
     expect(h.irq.drain()).toEqual([3]);
 
     // IrqLine counts a raise just after signalling it: the counters agree at rest.
-    await vi.waitFor(async () => expect((await h.stats()).counters.irqsRaised).toBe(2));
+    await eventually(async () => expect((await h.stats()).counters.irqsRaised).toBe(2));
     const stats = await h.stats();
     expect(stats.counters).toMatchObject({ resets: 1, irqsRaised: 2, irqsDelivered: 2, configReads: 1 });
     expect(stats.counters.mmioReads.w4).toBeGreaterThanOrEqual(2);
@@ -89,7 +90,7 @@ describe('supervisor lifecycle (sim, real workers)', () => {
     expect(bar0.read32(0x04)).toBe(~0x12345678 >>> 0);
     const seq = h.irq.seq;
     bar0.write32(0x60, 0x1);
-    await h.irq.waitAsync(seq, 2000);
+    await h.irq.waitAsync(seq, IRQ_WAIT_MS);
     expect(h.irq.drain()).toEqual([0]);
     expect(bar0.read32(0x24)).toBe(1);
     bar0.write32(0x64, 0x1);
@@ -124,7 +125,7 @@ describe('supervisor lifecycle (sim, real workers)', () => {
       expect(h.info.irqMode).toBe('msi');
       const seq = h.irq.seq;
       h.bar(0)!.write32(DOORBELL, v);
-      await h.irq.waitAsync(seq, 2000);
+      await h.irq.waitAsync(seq, IRQ_WAIT_MS);
       expect(h.irq.drain()).toEqual([v]);
     }
     await f0.detach();
@@ -199,7 +200,7 @@ describe('supervisor lifecycle (sim, real workers)', () => {
     for (const r of [await pending, await pending2]) expect(r).toMatchObject({ code: 'PT_ERR_CANCELLED' });
     expect(sup.debug.resources()).toMatchObject({ devices: 0, owners: [], workers: 0, pendingCalls: 0 });
     await expect(sup.attach(EDU_A)).rejects.toMatchObject({ code: 'PT_ERR_CLOSED' });
-    await vi.waitFor(() =>
+    await eventually(() =>
       expect(process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length).toBeLessThanOrEqual(before),
     );
   });

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { runScaleSuite } from '../../../bench/scale.js';
 import { runAttachSuite } from '../../../bench/attach.js';
+import { scaled } from '../../shared/deadline.js';
 
 describe('scale and attach benches (real workers)', () => {
   it('attaches N sim devices, storms them with a piscina load generator, loses nothing, closes', async () => {
@@ -15,7 +16,7 @@ describe('scale and attach benches (real workers)', () => {
     expect(r.closeMs).toBeGreaterThan(0);
     expect(r.results.map((x) => x.name)).toEqual(['scale.attach', 'scale.storm.ring+deliver', 'scale.close']);
     expect(r.results[0]!.samples).toBe(24);
-  }, 60_000);
+  }, scaled(60_000));
 
   it('a warm attach (pre-spawned worker) is much cheaper than a cold one', async () => {
     const r = await runAttachSuite({ iterations: 4 });
@@ -24,5 +25,5 @@ describe('scale and attach benches (real workers)', () => {
     expect(cold.samples).toBe(4);
     expect(warm.latencyNs.p50).toBeLessThan(cold.latencyNs.p50 / 2);
     expect(r.ratios?.[0]?.label).toBe('attach.warm / attach.cold (p50)');
-  }, 60_000);
+  }, scaled(60_000));
 });

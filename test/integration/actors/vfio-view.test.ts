@@ -9,6 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSupervisor, IrqIndex, PassthroughError, RegionFlags, type Supervisor } from '../../../src/index.js';
 import { DmaCmd, DmaCmdPage, DmaReg, DmaStatus } from '../../../src/apple/dma-companion.js';
+import { IRQ_WAIT_MS } from '../../shared/deadline.js';
 
 const MSIX = '0000:02:00.0';
 const EDU = '0000:00:10.0';
@@ -78,13 +79,13 @@ describe('the VFIO-level view', () => {
     let seq = h.irq.seq;
     regs.write32(0x08, 7); // not enabled: the dext drops it (masked interrupts are not latched)
     regs.write32(0x08, 2);
-    await h.irq.waitAsync(seq, 5000);
+    await h.irq.waitAsync(seq, IRQ_WAIT_MS);
     expect(h.irq.drain()).toEqual([2]);
     await h.vfio.setIrqs({ index: IrqIndex.MSIX, action: 'trigger', start: 4, count: 4 });
     expect(h.info).toMatchObject({ irqMode: 'msix', irqVectors: 8 });
     seq = h.irq.seq;
     regs.write32(0x08, 7);
-    await h.irq.waitAsync(seq, 5000);
+    await h.irq.waitAsync(seq, IRQ_WAIT_MS);
     expect(h.irq.drain()).toEqual([7]);
     expect((await rejection(h.vfio.setIrqs({ index: IrqIndex.MSIX, action: 'bogus' as never, start: 0, count: 1 }))).code).toBe(
       'PT_ERR_INVALID_ARGUMENT',
@@ -195,7 +196,7 @@ describe('resets and the slot', () => {
     // The sibling's interrupts were re-enabled after the reset.
     const seq = f1.irq.seq;
     f1.bar(0)!.write32(0x08, 1);
-    await f1.irq.waitAsync(seq, 5000);
+    await f1.irq.waitAsync(seq, IRQ_WAIT_MS);
     expect(f1.irq.drain()).toEqual([1]);
   });
 

@@ -4,12 +4,13 @@
  * model: the MSI-X function, edu (INTx, MSI, factorial, DMA into guest RAM)
  * and one function of the two-function slot (multi-message MSI).
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor/supervisor.js';
 import type { DeviceHandle } from '../../../src/actors/supervisor/handle.js';
 import { hostControlForHandle, openGuestFunction, type GuestFunction } from '../../../src/guest/index.js';
 import { CapId } from '../../../src/pci/config-space.js';
 import { GuestDriver } from './helpers/driver-model.js';
+import { eventually } from '../../shared/deadline.js';
 
 const MSIX = '0000:02:00.0';
 const EDU = '0000:00:10.0';
@@ -57,7 +58,7 @@ async function guest(bdf: string): Promise<Guest> {
 /** Waits (without blocking) until host interrupts are there, then delivers them. */
 async function nextInterrupts(f: GuestFunction): Promise<number> {
   let n = 0;
-  await vi.waitFor(async () => {
+  await eventually(async () => {
     await f.waitAsync(200);
     n += f.poll();
     expect(n).toBeGreaterThan(0);
@@ -89,7 +90,7 @@ describe('guest function over the sim (real workers)', () => {
 
     g.drv.msixMask(200, true);
     g.fn.mmioWrite(g.drv.at(0, DOORBELL), 4, 200);
-    await vi.waitFor(async () => {
+    await eventually(async () => {
       await g.fn.waitAsync(200);
       g.fn.poll();
       expect(g.drv.msixPending(200)).toBe(true);
@@ -106,7 +107,7 @@ describe('guest function over the sim (real workers)', () => {
   it('MSI-X function: a guest FLR resets the device (its registers) and the guest view', async () => {
     const g = await guest(MSIX);
     g.fn.mmioWrite(g.drv.at(0, DOORBELL), 4, 1); // MSI-X still disabled in the guest: counted by the device, dropped here
-    await vi.waitFor(() => expect(g.fn.mmioRead(g.drv.at(0, RAISE_COUNT), 4)).toBe(1));
+    await eventually(() => expect(g.fn.mmioRead(g.drv.at(0, RAISE_COUNT), 4)).toBe(1));
     g.drv.flr();
     await g.fn.whenIdle();
     expect(g.fn.stats.controlErrors).toBe(0);
@@ -173,7 +174,7 @@ describe('guest function over the sim (real workers)', () => {
       g.fn.mmioWrite64(edu(0x88), to);
       g.fn.mmioWrite64(edu(0x90), 64n);
       g.fn.mmioWrite64(edu(0x98), BigInt(cmd));
-      await vi.waitFor(() => expect(g.fn.mmioRead64(edu(0x98)) & 1n).toBe(0n));
+      await eventually(() => expect(g.fn.mmioRead64(edu(0x98)) & 1n).toBe(0n));
     };
     await dma(src, 0x40000n, 0x1); // RAM → edu
     await dma(0x40000n, dst, 0x3); // edu → RAM

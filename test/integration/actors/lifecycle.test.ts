@@ -73,9 +73,9 @@ describe('supervisor lifecycle (sim, real workers)', () => {
     expect(res).toMatchObject({ devices: 0, owners: [], workers: 0, pendingCalls: 0 });
     expect(res.teardowns.nic).toMatchObject({ connectionRefs: 0, mappedBars: 0, dmaMappings: 0, exposures: 0, state: 'stopped' });
     for (const bar of [0, 2]) expect(barHolders(control, bar)).toBe(0);
-    // The old window is dead, the mailbox is stopped.
-    expect(() => ram.read32(0)).toThrow(expect.objectContaining({ code: 'PT_ERR_BAR_RELEASED' }));
-    expect(() => h.config.read16(0)).toThrow(expect.objectContaining({ code: 'PT_ERR_CLOSED' }));
+    // After detach every fast-path object refuses with PT_ERR_NOT_ATTACHED.
+    expect(() => ram.read32(0)).toThrow(expect.objectContaining({ code: 'PT_ERR_NOT_ATTACHED' }));
+    expect(() => h.config.read16(0)).toThrow(expect.objectContaining({ code: 'PT_ERR_NOT_ATTACHED' }));
     await h.detach(); // idempotent
   });
 

@@ -7,7 +7,8 @@ import { PassthroughError } from '../errors.js';
 import { BarWindow, type BarWindowDescriptor, type SlowPath } from './bar-window.js';
 import { ConfigPort, createMailboxSlowPath } from './config-port.js';
 import { IrqLine } from './irq-line.js';
-import { checkLayout, kBarCount } from './layout.js';
+import { checkLayout, kBarCount, Liveness } from './layout.js';
+import { livenessOf } from './liveness.js';
 
 /** What the supervisor posts to an embedding thread. Structured-cloneable. */
 export interface DeviceHandleDescriptor {
@@ -80,6 +81,9 @@ function checkDescriptor(desc: DeviceHandleDescriptor): void {
     throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'a fast-path descriptor must be an object (DeviceHandle.descriptor())', { descriptor: String(desc) });
   }
   checkLayout(desc.control);
+  if (livenessOf(desc.control) === Liveness.DETACHED) {
+    throw new PassthroughError('PT_ERR_NOT_ATTACHED', `device ${String(desc.id)} is detached`, { deviceId: String(desc.id) });
+  }
   if (!Array.isArray(desc.bars) || desc.bars.length > kBarCount) {
     throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'descriptor must list at most 6 BARs', { deviceId: desc.id });
   }
@@ -89,7 +93,8 @@ function checkDescriptor(desc: DeviceHandleDescriptor): void {
  * Opens every mapped BAR, the IRQ line and the config port from a descriptor.
  * BARs that are host addresses need `deps.viewFactory`, or use {@link loadFastPath}.
  * On failure, windows already opened are released.
- * Throws PT_ERR_INVALID_ARGUMENT (bad descriptor), PT_ERR_BAR_RELEASED (a BAR was revoked).
+ * Throws PT_ERR_INVALID_ARGUMENT (bad descriptor), PT_ERR_BAR_RELEASED (a BAR was revoked),
+ * PT_ERR_NOT_ATTACHED (the device was detached).
  */
 export function openFastPath(desc: DeviceHandleDescriptor, deps: OpenFastPathDeps = {}): FastPath {
   checkDescriptor(desc);

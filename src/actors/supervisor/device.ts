@@ -184,6 +184,9 @@ export class SupervisedDevice {
   /** Statistics (a device whose worker is down reports the control-block counters only). */
   async stats(): Promise<DeviceStats> {
     const summary = this.summary();
+    if (this.stopping !== undefined) {
+      throw new PassthroughError('PT_ERR_NOT_ATTACHED', `device ${this.id} is detached`, { deviceId: this.id, bdf: this.bdf, state: summary.state });
+    }
     const merged = createHistogram();
     const irq = new IrqLine(this.control).counters();
     let counters = zeroDeviceCounters();

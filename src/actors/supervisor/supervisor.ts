@@ -207,7 +207,7 @@ export class Supervisor {
   /** Statistics of every device (devices whose worker is down report the control-block counters only). */
   async stats(): Promise<Record<string, DeviceStats>> {
     const out: Record<string, DeviceStats> = {};
-    await Promise.all([...this.#devices.values()].map(async (d) => (out[d.id] = await d.stats())));
+    await Promise.all([...this.#devices.values()].filter((d) => d.stopping === undefined).map(async (d) => (out[d.id] = await d.stats())));
     return out;
   }
 

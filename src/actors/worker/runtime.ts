@@ -345,6 +345,12 @@ export class DeviceRuntime {
       case 'stall':
         await new Promise((resolve) => setTimeout(resolve, fault.ms));
         return null;
+      case 'crash':
+        setTimeout(() => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, fault.blockMs);
+          throw new PassthroughError('PT_ERR_INTERNAL', 'injected crash (test fault)', { fault: fault.kind });
+        }, fault.afterMs);
+        return null;
       case 'fail-selector':
         backend.sim.faults.failSelector(s.bdf, fault.selector, fault.kernReturn, fault.count === undefined ? {} : { count: fault.count });
         return null;

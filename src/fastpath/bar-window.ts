@@ -25,7 +25,7 @@
  * Accesses inside a trap range (MSI-X table/PBA, a sim register file) go to
  * the {@link SlowPath} instead: a synchronous call to the device worker.
  */
-import { argumentValue, PassthroughError } from '../errors.js';
+import { argumentValue, invalidArgument, PassthroughError } from '../errors.js';
 import { acquireLease, dropLease } from './lease.js';
 import { barEpochIndex, controlWords, kLivenessIndex, kLivenessStateMask, Liveness } from './layout.js';
 import { livenessError } from './liveness.js';
@@ -148,6 +148,8 @@ export class BarWindow {
    * PT_ERR_BAR_RELEASED when the BAR is revoked.
    */
   static open(desc: BarWindowDescriptor, deps: BarWindowDeps = {}): BarWindow {
+    if (desc === null || typeof desc !== 'object') throw invalidArgument('desc', desc, 'a BAR window descriptor must be an object');
+    if (deps === null || typeof deps !== 'object') throw invalidArgument('deps', deps, 'BAR window deps must be an object');
     const control = controlWords(desc.control);
     const ctx = { region: desc.bar, sizeBytes: desc.sizeBytes };
     if (!Number.isSafeInteger(desc.sizeBytes) || desc.sizeBytes <= 0 || desc.sizeBytes > kMaxWindowBytes) {
@@ -170,7 +172,9 @@ export class BarWindow {
         memoryBytes: memory.byteLength,
       });
     }
+    if (!Array.isArray(desc.trapRanges)) throw invalidArgument('trapRanges', desc.trapRanges, 'trapRanges must be an array', ctx);
     for (const r of desc.trapRanges) {
+      if (r === null || typeof r !== 'object') throw invalidArgument('trapRanges', r, 'a trap range must be { offsetBytes, lengthBytes }', ctx);
       if (
         !Number.isSafeInteger(r.offsetBytes) ||
         !Number.isSafeInteger(r.lengthBytes) ||

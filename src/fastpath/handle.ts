@@ -3,7 +3,7 @@
  * the BAR windows (a view built in this thread), the IRQ line and the
  * config port, all over the device control block.
  */
-import { PassthroughError } from '../errors.js';
+import { invalidArgument, PassthroughError } from '../errors.js';
 import { BarWindow, type BarWindowDescriptor, type SlowPath } from './bar-window.js';
 import { ConfigPort, createMailboxSlowPath } from './config-port.js';
 import { IrqLine } from './irq-line.js';
@@ -62,6 +62,7 @@ export interface FastPath {
  */
 export async function loadFastPath(desc: DeviceHandleDescriptor, deps: OpenFastPathDeps = {}): Promise<FastPath> {
   checkDescriptor(desc);
+  checkDeps(deps);
   const needsView = desc.bars.some((b) => b !== undefined && b.buffer === undefined);
   if (!needsView || deps.viewFactory !== undefined || desc.viewFactoryModule === undefined) return openFastPath(desc, deps);
   let viewAt: unknown;
@@ -74,6 +75,11 @@ export async function loadFastPath(desc: DeviceHandleDescriptor, deps: OpenFastP
     throw new PassthroughError('PT_ERR_NOT_FOUND', `${desc.viewFactoryModule} exports no viewAt()`, { deviceId: desc.id });
   }
   return openFastPath(desc, { ...deps, viewFactory: viewAt as (address: bigint, lengthBytes: number) => ArrayBuffer });
+}
+
+function checkDeps(deps: OpenFastPathDeps): void {
+  if (deps === null || typeof deps !== 'object') throw invalidArgument('deps', deps, 'fast-path deps must be an object');
+  if (deps.viewFactory !== undefined && typeof deps.viewFactory !== 'function') throw invalidArgument('viewFactory', deps.viewFactory, 'viewFactory must be a function');
 }
 
 function checkDescriptor(desc: DeviceHandleDescriptor): void {
@@ -98,6 +104,7 @@ function checkDescriptor(desc: DeviceHandleDescriptor): void {
  */
 export function openFastPath(desc: DeviceHandleDescriptor, deps: OpenFastPathDeps = {}): FastPath {
   checkDescriptor(desc);
+  checkDeps(deps);
   const clientOpts = {
     ...(deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs }),
     ...(deps.spinIterations === undefined ? {} : { spinIterations: deps.spinIterations }),

@@ -37,7 +37,7 @@
  * word its waiters park on, so the side that posts reads it from the line it
  * just wrote.
  */
-import { PassthroughError } from '../errors.js';
+import { invalidArgument, PassthroughError } from '../errors.js';
 
 /** Bump when any index below changes meaning; checked by {@link checkLayout}. */
 export const kLayoutVersion = 0x7063_0005;
@@ -217,6 +217,7 @@ export interface ControlBlockOptions {
  * @returns a {@link kControlBlockBytes}-byte SharedArrayBuffer
  */
 export function createDeviceControlBlock(opts: ControlBlockOptions = {}): SharedArrayBuffer {
+  if (opts === null || typeof opts !== 'object') throw invalidArgument('opts', opts, 'control block options must be an object');
   const sab = new SharedArrayBuffer(kControlBlockBytes);
   const w = new Int32Array(sab);
   w[kSizeIndex] = kControlBlockBytes;

@@ -47,7 +47,7 @@
  *    PT_ERR_WORKER_EXITED, PT_ERR_NOT_ATTACHED or PT_ERR_DEVICE_GONE
  *    instead of waiting out its timeout.
  */
-import { ERROR_CODES, PassthroughError, type Errno, type ErrorCode } from '../errors.js';
+import { argumentValue, ERROR_CODES, invalidArgument, PassthroughError, type Errno, type ErrorCode } from '../errors.js';
 import { atomicsWaitAsync } from './wait-async.js';
 import { livenessError, markWords } from './liveness.js';
 import {
@@ -163,6 +163,9 @@ export class MailboxClient {
   /** Throws PT_ERR_INVALID_ARGUMENT for a wrong control block. */
   constructor(control: SharedArrayBuffer, opts: MailboxClientOptions = {}) {
     this.#w = controlWords(control);
+    if (opts === null || typeof opts !== 'object') throw invalidArgument('opts', opts, 'mailbox client options must be an object');
+    const spin = opts.spinIterations;
+    if (spin !== undefined && (typeof spin !== 'number' || !(spin >= 0))) throw invalidArgument('spinIterations', spin, 'spinIterations must be a non-negative number');
     this.timeoutMs = opts.timeoutMs ?? kDefaultMailboxTimeoutMs;
     this.#spin = opts.spinIterations ?? kDefaultClientSpinIterations;
     checkTimeout(this.timeoutMs);
@@ -282,11 +285,9 @@ export class MailboxClient {
   }
 }
 
-function checkTimeout(timeoutMs: number): void {
-  if (!(timeoutMs >= 0 && timeoutMs < Infinity)) {
-    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'timeoutMs must be a finite non-negative number', {
-      timeoutMs,
-    });
+function checkTimeout(timeoutMs: unknown): void {
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs < Infinity)) {
+    throw invalidArgument('timeoutMs', timeoutMs, 'timeoutMs must be a finite non-negative number', { timeoutMs: argumentValue(timeoutMs) });
   }
 }
 

@@ -249,6 +249,7 @@ export class SupervisedDevice {
     const { opts } = this.ctx;
     this.worker = worker;
     worker.control = this.control;
+    worker.holdWhileBusy();
     this.deviceState = 'starting';
     worker.onEvent = (ev) => this.#onWorkerEvent(worker, ev);
     worker.onExit = (exitCode, error) => {

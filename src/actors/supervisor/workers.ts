@@ -49,6 +49,12 @@ export interface DeviceWorker {
   control: SharedArrayBuffer | undefined;
   /** Terminates the thread and waits for its exit. Idempotent. */
   terminate(): Promise<number>;
+  /**
+   * From now on the thread holds the process only while a control call is
+   * pending (ref'd then, unref'd when idle): an attached device that nobody
+   * talks to does not keep the process alive.
+   */
+  holdWhileBusy(): void;
 }
 
 /** Options of {@link spawnWorker}. */
@@ -95,6 +101,19 @@ export function spawnWorker(opts: SpawnOptions): DeviceWorker {
     async terminate() {
       if (alive) await worker.terminate();
       return exited;
+    },
+    holdWhileBusy() {
+      const hold = (busy: boolean): void => {
+        if (busy) {
+          worker.ref();
+          rpc.ref();
+        } else {
+          worker.unref();
+          rpc.unref();
+        }
+      };
+      rpc.onBusyChange = hold;
+      hold(rpc.pendingCount > 0);
     },
   };
   // Every terminate of this thread, whoever holds the Worker, marks the device first.

@@ -47,7 +47,7 @@ describe('bench', () => {
     expect(run.code).toBe(0);
     const doc = parseJson(run) as { suites: { suite: string; results: unknown[]; lost?: number; attached?: number }[] };
     expect(validate(BENCH_ALL_SCHEMA, doc)).toEqual([]);
-    expect(doc.suites.map((s) => s.suite)).toEqual(['mmio', 'irq', 'config', 'attach', 'scale']);
+    expect(doc.suites.map((s) => s.suite)).toEqual(['mmio', 'irq', 'config', 'attach', 'scale', 'liveness']);
     expect(doc.suites.every((s) => s.results.length > 0)).toBe(true);
     expect(doc.suites[4]).toMatchObject({ attached: 8, lost: 0 });
   });

@@ -37,14 +37,9 @@ import {
   type LivenessState,
 } from './layout.js';
 
-/** The liveness word of `control` (state in the low 3 bits; see {@link Liveness}). */
-export function livenessWord(control: SharedArrayBuffer): number {
-  return Atomics.load(controlWords(control), kLivenessIndex);
-}
-
-/** The liveness state of `control` ({@link Liveness}). */
+/** The liveness state of `control` ({@link Liveness}). Throws PT_ERR_INVALID_ARGUMENT for a wrong control block. */
 export function livenessOf(control: SharedArrayBuffer): LivenessState {
-  return (livenessWord(control) & kLivenessStateMask) as LivenessState;
+  return (Atomics.load(controlWords(control), kLivenessIndex) & kLivenessStateMask) as LivenessState;
 }
 
 /**

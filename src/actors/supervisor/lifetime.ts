@@ -14,7 +14,7 @@ export interface Closable {
 }
 
 /** The warning code emitted for a supervisor that was not closed. */
-export const kUnclosedWarningCode = 'PT_WARN_UNCLOSED';
+const kUnclosedWarningCode = 'PT_WARN_UNCLOSED';
 
 const open = new Set<Closable>();
 let hooked = false;

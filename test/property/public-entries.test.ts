@@ -154,7 +154,7 @@ describe('every public entry refuses bad input with a typed error', () => {
         fc.asyncProperty(fc.constantFrom(...entries), args, async ([name, call], a) => {
           await typedOrOk(name, () => call(...a));
         }),
-        { numRuns: 400 },
+        { numRuns: Number(process.env.PCIPT_FUZZ_RUNS ?? 400) },
       );
       // The device survived all of it.
       expect(h.config.read16(0)).toBe(0x1234);

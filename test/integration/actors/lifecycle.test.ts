@@ -224,5 +224,8 @@ describe('supervisor lifecycle (sim, real workers)', () => {
     await refused({ backend: 'linux', machine: {} }, /options.machine must be/, 'machine');
     await refused({ warmWorkers: 1.5 }, /options.warmWorkers must be/, 'warmWorkers');
     await refused({ backendOptions: 'x' }, /options.backendOptions must be/, 'backendOptions');
+    await refused({ backendOptions: { faults: 'x' } }, /options.backendOptions.faults must be an array/, 'backendOptions.faults');
+    await refused({ backendOptions: { mapFaults: [5] } }, /options.backendOptions.mapFaults must be/, 'backendOptions.mapFaults');
+    await refused(null, /createSupervisor: options must be an object/, 'options');
   });
 });

@@ -59,7 +59,7 @@ _pcipt() {
     dump-config) opts='--size --help -h'; args='' ;;
     bind) opts='--group --dry-run --help -h'; args='' ;;
     unbind) opts='--dry-run --help -h'; args='' ;;
-    bench) opts='--duration-ms --devices --plot --plot-width --plot-height --csv --samples --html --strict --help -h'; args='mmio irq config attach scale all' ;;
+    bench) opts='--duration-ms --devices --plot --plot-width --plot-height --csv --samples --html --strict --help -h'; args='mmio irq config attach scale liveness all' ;;
     trace) opts='--filter --duration-ms --list --format --help -h'; args='' ;;
     top) opts='--device --interval-ms --count --call-timeout-ms --help -h'; args='' ;;
     guest) opts='--kernel --initrd --append --memory --device --until --timeout --help -h'; args='' ;;

@@ -42,7 +42,7 @@ complete -c pcipt -n '__fish_seen_subcommand_from bench' -l html -r -F -d 'write
 complete -c pcipt -n '__fish_seen_subcommand_from bench' -l strict -d 'exit 7 when a target ratio is missed'
 complete -c pcipt -n '__fish_seen_subcommand_from bench' -l help -d 'show help'
 complete -c pcipt -n '__fish_seen_subcommand_from bench' -s h -d 'show help'
-complete -c pcipt -n '__fish_seen_subcommand_from bench' -a 'mmio irq config attach scale all'
+complete -c pcipt -n '__fish_seen_subcommand_from bench' -a 'mmio irq config attach scale liveness all'
 complete -c pcipt -n __fish_use_subcommand -a trace -d 'stream trace events as JSON lines while a workload runs (default: the demo)'
 complete -c pcipt -n '__fish_seen_subcommand_from trace' -l filter -x -d 'channel glob, repeatable (pcipt:irq:*; a leading - excludes)'
 complete -c pcipt -n '__fish_seen_subcommand_from trace' -l duration-ms -x -d 'stop tracing after this long'

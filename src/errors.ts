@@ -205,3 +205,20 @@ export function toPassthroughError(value: unknown, context: ErrorContext = {}): 
   const message = value instanceof Error ? value.message : String(value);
   return new PassthroughError('PT_ERR_INTERNAL', message, context, { cause: value });
 }
+
+/**
+ * A bad argument as it goes into an error's context: numbers, strings,
+ * booleans, null and undefined as they are; objects as their tag
+ * (`[object Object]`); bigint, Symbol and functions as text (they do not
+ * survive structuredClone or JSON).
+ */
+export function argumentValue(value: unknown): unknown {
+  if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean' || value === null || value === undefined) return value;
+  if (typeof value === 'object') return Object.prototype.toString.call(value);
+  return String(value);
+}
+
+/** PT_ERR_INVALID_ARGUMENT naming the parameter and its value (context `{ param, value, ...extra }`). */
+export function invalidArgument(param: string, value: unknown, message: string, extra: ErrorContext = {}): PassthroughError {
+  return new PassthroughError('PT_ERR_INVALID_ARGUMENT', message, { ...extra, param, value: argumentValue(value) });
+}

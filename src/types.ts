@@ -2,7 +2,7 @@
  * Domain values that are checked when they are built: PCI addresses (BDF),
  * byte ranges, and the branded numeric types used across the API.
  */
-import { PassthroughError } from './errors.js';
+import { argumentValue, PassthroughError } from './errors.js';
 
 /** A canonical PCI function address, `dddd:bb:ss.f` in lowercase hex (sysfs form). */
 export type Bdf = string & { readonly __brand: 'Bdf' };
@@ -34,6 +34,12 @@ const BDF_RE = /^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.
  * Parses `DDDD:BB:SS.F` or `BB:SS.F` (domain 0). Throws PT_ERR_INVALID_BDF.
  */
 export function parseBdf(text: string): BdfParts {
+  if (typeof text !== 'string') {
+    throw new PassthroughError('PT_ERR_INVALID_BDF', 'a PCI address must be a string (DDDD:BB:SS.F or BB:SS.F)', {
+      param: 'bdf',
+      value: argumentValue(text),
+    });
+  }
   const m = BDF_RE.exec(text.trim());
   if (m === null) {
     throw new PassthroughError('PT_ERR_INVALID_BDF', `invalid PCI address "${text}": expected DDDD:BB:SS.F or BB:SS.F`, {

@@ -112,7 +112,13 @@ export type TestFault =
   | { kind: 'fall-off-bus'; check?: boolean }
   | { kind: 'fail-selector'; selector: number; kernReturn: number; count?: number }
   /** The reply is held back this long (a call that is pending when a test kills the worker). */
-  | { kind: 'stall'; ms: number };
+  | { kind: 'stall'; ms: number }
+  /**
+   * Replies at once, then after `afterMs` blocks the worker thread for
+   * `blockMs` (nothing is served: sync callers park) and dies of an uncaught
+   * error (a crash the worker's exit handler sees, unlike terminate()).
+   */
+  | { kind: 'crash'; afterMs: number; blockMs: number };
 
 /** Supervisor → worker commands. */
 export type Command =

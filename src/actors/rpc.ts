@@ -79,6 +79,12 @@ export class RpcClient {
   readonly #context: ErrorContext;
   readonly #pending = new Set<Pending>();
   #failure: PassthroughError | undefined;
+  /**
+   * Called when the channel becomes busy (a first call is pending) and idle
+   * again (no call pending). The supervisor refs the worker while busy and
+   * unrefs it while idle, so an idle device does not hold the process.
+   */
+  onBusyChange: ((busy: boolean) => void) | undefined;
 
   constructor(port: MessagePort, options: RpcClientOptions) {
     this.#port = port;
@@ -117,7 +123,7 @@ export class RpcClient {
       const entry: Pending = {
         reject: (err) => {
           clearTimeout(entry.timer);
-          this.#pending.delete(entry);
+          this.#settled(entry);
           reject(err);
         },
         timer: setTimeout(expire, timeoutMs),
@@ -127,11 +133,12 @@ export class RpcClient {
         },
       };
       this.#pending.add(entry);
+      if (this.#pending.size === 1) this.onBusyChange?.(true);
       this.#proxy.call(command).then(
         (reply) => {
           if (!this.#pending.has(entry)) return; // already timed out or failed
           clearTimeout(entry.timer);
-          this.#pending.delete(entry);
+          this.#settled(entry);
           if (reply.ok) resolve(reply.value as ReplyValues[C['type'] & CommandType]);
           else reject(PassthroughError.fromJSON(reply.error));
         },
@@ -140,6 +147,10 @@ export class RpcClient {
         },
       );
     });
+  }
+
+  #settled(entry: Pending): void {
+    if (this.#pending.delete(entry) && this.#pending.size === 0) this.onBusyChange?.(false);
   }
 
   /** The worker made progress: every pending call's deadline starts again. */

@@ -10,7 +10,7 @@ import { BACKEND_NAMES } from '../backends/index.js';
 import { exitCodeHelpText } from './exit-codes.js';
 
 /** The bench suites `pcipt bench` accepts. */
-export const BENCH_SUITES = ['mmio', 'irq', 'config', 'attach', 'scale', 'all'] as const;
+export const BENCH_SUITES = ['mmio', 'irq', 'config', 'attach', 'scale', 'liveness', 'all'] as const;
 
 /** Shells `pcipt completion` writes a script for. */
 export const COMPLETION_SHELLS = ['bash', 'zsh', 'fish'] as const;

@@ -25,9 +25,10 @@
  * Accesses inside a trap range (MSI-X table/PBA, a sim register file) go to
  * the {@link SlowPath} instead: a synchronous call to the device worker.
  */
-import { PassthroughError } from '../errors.js';
+import { argumentValue, invalidArgument, PassthroughError } from '../errors.js';
 import { acquireLease, dropLease } from './lease.js';
-import { barEpochIndex, controlWords } from './layout.js';
+import { barEpochIndex, controlWords, kLivenessIndex, kLivenessStateMask, Liveness } from './layout.js';
+import { livenessError } from './liveness.js';
 
 /** Granularity of the trap map: the host page (HVF maps and QEMU splits mmaps at 16 KiB). */
 export const kTrapPageBytes = 16384;
@@ -147,6 +148,8 @@ export class BarWindow {
    * PT_ERR_BAR_RELEASED when the BAR is revoked.
    */
   static open(desc: BarWindowDescriptor, deps: BarWindowDeps = {}): BarWindow {
+    if (desc === null || typeof desc !== 'object') throw invalidArgument('desc', desc, 'a BAR window descriptor must be an object');
+    if (deps === null || typeof deps !== 'object') throw invalidArgument('deps', deps, 'BAR window deps must be an object');
     const control = controlWords(desc.control);
     const ctx = { region: desc.bar, sizeBytes: desc.sizeBytes };
     if (!Number.isSafeInteger(desc.sizeBytes) || desc.sizeBytes <= 0 || desc.sizeBytes > kMaxWindowBytes) {
@@ -169,7 +172,9 @@ export class BarWindow {
         memoryBytes: memory.byteLength,
       });
     }
+    if (!Array.isArray(desc.trapRanges)) throw invalidArgument('trapRanges', desc.trapRanges, 'trapRanges must be an array', ctx);
     for (const r of desc.trapRanges) {
+      if (r === null || typeof r !== 'object') throw invalidArgument('trapRanges', r, 'a trap range must be { offsetBytes, lengthBytes }', ctx);
       if (
         !Number.isSafeInteger(r.offsetBytes) ||
         !Number.isSafeInteger(r.lengthBytes) ||
@@ -211,7 +216,7 @@ export class BarWindow {
   /** 8-bit read. Throws PT_ERR_BAR_RELEASED, PT_ERR_OUT_OF_RANGE. */
   read8(offsetBytes: number): number {
     if (this.#control[this.#epochIndex] !== this.#epoch) this.#throwReleased();
-    if (offsetBytes > this.#max1 || (offsetBytes >>> 0) !== offsetBytes) this.#throwBad(offsetBytes, 1);
+    if (typeof offsetBytes !== 'number' || offsetBytes > this.#max1 || (offsetBytes >>> 0) !== offsetBytes) this.#throwBad(offsetBytes, 1);
     if (this.#trapPages !== null && this.#trapped(offsetBytes, 1)) return Number(this.#slow(offsetBytes, 1));
     return Atomics.load(this.#u8, offsetBytes);
   }
@@ -219,7 +224,7 @@ export class BarWindow {
   /** 16-bit read (2-byte aligned). Throws PT_ERR_BAR_RELEASED, PT_ERR_OUT_OF_RANGE, PT_ERR_ALIGNMENT. */
   read16(offsetBytes: number): number {
     if (this.#control[this.#epochIndex] !== this.#epoch) this.#throwReleased();
-    if ((offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max2 || (offsetBytes & 1) !== 0) this.#throwBad(offsetBytes, 2);
+    if (typeof offsetBytes !== 'number' || (offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max2 || (offsetBytes & 1) !== 0) this.#throwBad(offsetBytes, 2);
     if (this.#trapPages !== null && this.#trapped(offsetBytes, 2)) return Number(this.#slow(offsetBytes, 2));
     return Atomics.load(this.#u16, offsetBytes >>> 1);
   }
@@ -227,7 +232,7 @@ export class BarWindow {
   /** 32-bit read (4-byte aligned). Throws PT_ERR_BAR_RELEASED, PT_ERR_OUT_OF_RANGE, PT_ERR_ALIGNMENT. */
   read32(offsetBytes: number): number {
     if (this.#control[this.#epochIndex] !== this.#epoch) this.#throwReleased();
-    if ((offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max4 || (offsetBytes & 3) !== 0) this.#throwBad(offsetBytes, 4);
+    if (typeof offsetBytes !== 'number' || (offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max4 || (offsetBytes & 3) !== 0) this.#throwBad(offsetBytes, 4);
     if (this.#trapPages !== null && this.#trapped(offsetBytes, 4)) return Number(this.#slow(offsetBytes, 4));
     return Atomics.load(this.#u32, offsetBytes >>> 2);
   }
@@ -235,39 +240,47 @@ export class BarWindow {
   /** 64-bit read (8-byte aligned). Throws PT_ERR_BAR_RELEASED, PT_ERR_OUT_OF_RANGE, PT_ERR_ALIGNMENT. */
   read64(offsetBytes: number): bigint {
     if (this.#control[this.#epochIndex] !== this.#epoch) this.#throwReleased();
-    if ((offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max8 || (offsetBytes & 7) !== 0) this.#throwBad(offsetBytes, 8);
+    if (typeof offsetBytes !== 'number' || (offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max8 || (offsetBytes & 7) !== 0) this.#throwBad(offsetBytes, 8);
     if (this.#trapPages !== null && this.#trapped(offsetBytes, 8)) return this.#slow(offsetBytes, 8);
     return Atomics.load(this.#u64, offsetBytes >>> 3);
   }
 
-  /** 8-bit write (value truncated to 8 bits). Same errors as {@link read8}. */
+  /**
+   * 8-bit write (an integer in −2^31..2^32−1, truncated to 8 bits). Same
+   * errors as {@link read8}, and PT_ERR_INVALID_ARGUMENT for another value
+   * (bigint, NaN, a fraction, out of range, not a number).
+   */
   write8(offsetBytes: number, value: number): void {
     if (this.#control[this.#epochIndex] !== this.#epoch) this.#throwReleased();
-    if (offsetBytes > this.#max1 || (offsetBytes >>> 0) !== offsetBytes) this.#throwBad(offsetBytes, 1);
+    if (typeof offsetBytes !== 'number' || offsetBytes > this.#max1 || (offsetBytes >>> 0) !== offsetBytes) this.#throwBad(offsetBytes, 1);
+    if (typeof value !== 'number' || (value & 0xff) !== value) value = checkValue(value, 8, this.bar, offsetBytes);
     if (this.#trapPages !== null && this.#trapped(offsetBytes, 1)) return this.#slowWrite(offsetBytes, 1, BigInt(value & 0xff));
     Atomics.store(this.#u8, offsetBytes, value);
   }
 
-  /** 16-bit write. Same errors as {@link read16}. */
+  /** 16-bit write (truncated to 16 bits). Same errors as {@link read16}, and PT_ERR_INVALID_ARGUMENT as {@link write8}. */
   write16(offsetBytes: number, value: number): void {
     if (this.#control[this.#epochIndex] !== this.#epoch) this.#throwReleased();
-    if ((offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max2 || (offsetBytes & 1) !== 0) this.#throwBad(offsetBytes, 2);
+    if (typeof offsetBytes !== 'number' || (offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max2 || (offsetBytes & 1) !== 0) this.#throwBad(offsetBytes, 2);
+    if (typeof value !== 'number' || (value & 0xffff) !== value) value = checkValue(value, 16, this.bar, offsetBytes);
     if (this.#trapPages !== null && this.#trapped(offsetBytes, 2)) return this.#slowWrite(offsetBytes, 2, BigInt(value & 0xffff));
     Atomics.store(this.#u16, offsetBytes >>> 1, value);
   }
 
-  /** 32-bit write. Same errors as {@link read32}. */
+  /** 32-bit write (−2^31..2^32−1). Same errors as {@link read32}, and PT_ERR_INVALID_ARGUMENT as {@link write8}. */
   write32(offsetBytes: number, value: number): void {
     if (this.#control[this.#epochIndex] !== this.#epoch) this.#throwReleased();
-    if ((offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max4 || (offsetBytes & 3) !== 0) this.#throwBad(offsetBytes, 4);
+    if (typeof offsetBytes !== 'number' || (offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max4 || (offsetBytes & 3) !== 0) this.#throwBad(offsetBytes, 4);
+    if (typeof value !== 'number' || (value >>> 0) !== value) value = checkValue(value, 32, this.bar, offsetBytes);
     if (this.#trapPages !== null && this.#trapped(offsetBytes, 4)) return this.#slowWrite(offsetBytes, 4, BigInt(value >>> 0));
     Atomics.store(this.#u32, offsetBytes >>> 2, value);
   }
 
-  /** 64-bit write (value truncated to 64 bits). Same errors as {@link read64}. */
+  /** 64-bit write of a bigint in −2^63..2^64−1. Same errors as {@link read64}, and PT_ERR_INVALID_ARGUMENT for another value. */
   write64(offsetBytes: number, value: bigint): void {
     if (this.#control[this.#epochIndex] !== this.#epoch) this.#throwReleased();
-    if ((offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max8 || (offsetBytes & 7) !== 0) this.#throwBad(offsetBytes, 8);
+    if (typeof offsetBytes !== 'number' || (offsetBytes >>> 0) !== offsetBytes || offsetBytes > this.#max8 || (offsetBytes & 7) !== 0) this.#throwBad(offsetBytes, 8);
+    if (typeof value !== 'bigint' || value > kMaxU64 || value < kMinI64) badValue(value, 64, this.bar, offsetBytes);
     if (this.#trapPages !== null && this.#trapped(offsetBytes, 8)) return this.#slowWrite(offsetBytes, 8, BigInt.asUintN(64, value));
     Atomics.store(this.#u64, offsetBytes >>> 3, value);
   }
@@ -294,10 +307,26 @@ export class BarWindow {
     // A busy holder that sees the revocation lets go of its lease itself, so
     // the revoker is not kept waiting on a thread that will never call release().
     this.release();
+    // Revoked because the device is gone for good: say why (a remap or restart stays PT_ERR_BAR_RELEASED).
+    const live = Atomics.load(this.#control, kLivenessIndex);
+    const state = live & kLivenessStateMask;
+    if (state === Liveness.DETACHED || state === Liveness.DEVICE_GONE) {
+      const e = livenessError(live, live, { region: this.bar });
+      if (e !== undefined) throw e;
+    }
     throw new PassthroughError('PT_ERR_BAR_RELEASED', `BAR${this.bar} has been released`, { region: this.bar });
   }
 
   #throwBad(offsetBytes: number, width: Width): never {
+    if (typeof offsetBytes !== 'number' || Number.isNaN(offsetBytes)) {
+      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `BAR${this.bar} offset must be a number`, {
+        region: this.bar,
+        width,
+        param: 'offsetBytes',
+        value: argumentValue(offsetBytes),
+        errno: 'EINVAL',
+      });
+    }
     // errno: what QEMU's region read/write returns for the same access (-EINVAL).
     const ctx = { region: this.bar, bar: this.bar, offsetBytes, width, sizeBytes: this.sizeBytes, errno: 'EINVAL' as const };
     if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes + width > this.sizeBytes) {
@@ -305,4 +334,31 @@ export class BarWindow {
     }
     throw new PassthroughError('PT_ERR_ALIGNMENT', `BAR${this.bar} access of ${width} byte(s) at ${offsetBytes} is misaligned`, ctx);
   }
+}
+
+const kMaxU64 = 0xffff_ffff_ffff_ffffn;
+const kMinI64 = -0x8000_0000_0000_0000n;
+
+/**
+ * The slow branch of a write's value check (the value is not already in
+ * 0..2^bits−1): any integer that fits 32 bits (−2^31..2^32−1) is accepted and
+ * truncated to the width, as before (a register write of `~x` or of a wider
+ * value is common); anything else (bigint, NaN, ±Infinity, a fraction, a
+ * larger number, not a number) throws PT_ERR_INVALID_ARGUMENT.
+ */
+function checkValue(value: unknown, bits: 8 | 16 | 32, bar: number, offsetBytes: number): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= -0x8000_0000 && value <= 0xffff_ffff) return value;
+  return badValue(value, bits, bar, offsetBytes);
+}
+
+function badValue(value: unknown, bits: number, bar: number, offsetBytes: number): never {
+  const what = bits === 64 ? 'a bigint in −2^63..2^64−1' : 'an integer in −2^31..2^32−1 (truncated to the width)';
+  throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `BAR${bar} write value must be ${what}`, {
+    region: bar,
+    offsetBytes,
+    width: bits / 8,
+    param: 'value',
+    value: argumentValue(value),
+    errno: 'EINVAL',
+  });
 }

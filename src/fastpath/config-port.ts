@@ -4,7 +4,7 @@
  * served by the device worker, and the BAR slow path over the same mailbox.
  * The worker-side handler lives in src/actors/mailbox-server.ts.
  */
-import { PassthroughError } from '../errors.js';
+import { argumentValue, PassthroughError } from '../errors.js';
 import type { SlowPath } from './bar-window.js';
 import { MailboxClient, MailboxOp, type MailboxClientOptions } from './mailbox.js';
 
@@ -52,26 +52,41 @@ export class ConfigPort {
     return this.#client.call(MailboxOp.CONFIG_READ, offsetBytes, 4, 0);
   }
 
-  /** Writes 1 byte. Errors as {@link read8}. */
+  /**
+   * Writes 1 byte (an integer in −2^31..2^32−1, truncated to the width).
+   * Errors as {@link read8}, and PT_ERR_INVALID_ARGUMENT for another value.
+   */
   write8(offsetBytes: number, value: number): void {
     this.#check(offsetBytes, 1);
+    if (typeof value !== 'number' || (value & 0xff) !== value) checkValue(value, offsetBytes, 1);
     this.#client.call(MailboxOp.CONFIG_WRITE, offsetBytes, 1, value & 0xff);
   }
 
   /** Writes 2 bytes. Errors as {@link read16}. */
   write16(offsetBytes: number, value: number): void {
     this.#check(offsetBytes, 2);
+    if (typeof value !== 'number' || (value & 0xffff) !== value) checkValue(value, offsetBytes, 2);
     this.#client.call(MailboxOp.CONFIG_WRITE, offsetBytes, 2, value & 0xffff);
   }
 
   /** Writes 4 bytes. Errors as {@link read32}. */
   write32(offsetBytes: number, value: number): void {
     this.#check(offsetBytes, 4);
+    if (typeof value !== 'number' || (value >>> 0) !== value) checkValue(value, offsetBytes, 4);
     this.#client.call(MailboxOp.CONFIG_WRITE, offsetBytes, 4, value >>> 0);
   }
 
   #check(offsetBytes: number, width: Width): void {
-    if ((offsetBytes >>> 0) !== offsetBytes || offsetBytes + width > kConfigSpaceBytes) {
+    if (typeof offsetBytes !== 'number' || (offsetBytes >>> 0) !== offsetBytes || offsetBytes + width > kConfigSpaceBytes) {
+      if (typeof offsetBytes !== 'number' || Number.isNaN(offsetBytes)) {
+        throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'config offset must be a number', {
+          region: kConfigRegionIndex,
+          width,
+          param: 'offsetBytes',
+          value: argumentValue(offsetBytes),
+          errno: 'EINVAL',
+        });
+      }
       throw new PassthroughError('PT_ERR_OUT_OF_RANGE', `config access of ${width} byte(s) at ${offsetBytes} is out of range`, {
         region: kConfigRegionIndex,
         offsetBytes,
@@ -89,6 +104,19 @@ export class ConfigPort {
       });
     }
   }
+}
+
+/** The slow branch of a write's value check: an integer that fits 32 bits passes (truncated), anything else throws. */
+function checkValue(value: unknown, offsetBytes: number, width: Width): void {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= -0x8000_0000 && value <= 0xffff_ffff) return;
+  throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'config write value must be an integer in −2^31..2^32−1 (truncated to the width)', {
+    region: kConfigRegionIndex,
+    offsetBytes,
+    width,
+    param: 'value',
+    value: argumentValue(value),
+    errno: 'EINVAL',
+  });
 }
 
 /**

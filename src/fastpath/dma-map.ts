@@ -5,8 +5,11 @@
  * the work (it forwards to the device worker, which exposes the memory to its
  * backend and calls IommuOps.dmaMap).
  */
-import { PassthroughError } from '../errors.js';
+import { invalidArgument, PassthroughError } from '../errors.js';
 import { byteRange, type Iova } from '../types.js';
+
+/** Largest IOVA (and native address): 2^64 − 1. */
+const kMaxIova = 0xffff_ffff_ffff_ffffn;
 
 /** Memory to map: a SharedArrayBuffer, or a native range. */
 export type DmaMemory = SharedArrayBuffer | { address: bigint; lengthBytes: number };
@@ -67,17 +70,30 @@ export class DmaMap {
   readonly #control: DmaControl;
   readonly #live = new Map<bigint, DmaMapEntry>();
 
+  /** Throws PT_ERR_INVALID_ARGUMENT unless `control` has dmaMap and dmaUnmap functions. */
   constructor(control: DmaControl) {
+    if (control === null || typeof control !== 'object' || typeof control.dmaMap !== 'function' || typeof control.dmaUnmap !== 'function') {
+      throw invalidArgument('control', control, 'a DmaControl needs dmaMap() and dmaUnmap()');
+    }
     this.#control = control;
   }
 
   /**
    * Maps `memory` (or the part given by offsetBytes/lengthBytes).
-   * Throws PT_ERR_INVALID_ARGUMENT for a bad range, a range past the memory,
-   * a negative IOVA or memory that is neither a SharedArrayBuffer nor
-   * `{ address, lengthBytes }`; otherwise rejects with the control's error.
+   * Rejects with PT_ERR_INVALID_ARGUMENT (context: param, value) for bad
+   * options, a bad range, a range past the memory, an IOVA that is negative or
+   * whose mapping would reach 2^64, or memory that is neither a
+   * SharedArrayBuffer nor `{ address, lengthBytes }`; otherwise with the control's error.
    */
   async map(memory: DmaMemory, opts: DmaMapOptions = {}): Promise<DmaMapEntry> {
+    if (opts === null || typeof opts !== 'object') throw invalidArgument('opts', opts, 'DMA map options must be an object');
+    for (const name of ['offsetBytes', 'lengthBytes'] as const) {
+      const v = opts[name];
+      if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)) {
+        throw invalidArgument(name, v, `${name} must be a non-negative safe integer`);
+      }
+    }
+    if (opts.readonly !== undefined && typeof opts.readonly !== 'boolean') throw invalidArgument('readonly', opts.readonly, 'readonly must be a boolean');
     let totalBytes: number;
     if (memory instanceof SharedArrayBuffer) {
       totalBytes = memory.byteLength;
@@ -86,11 +102,12 @@ export class DmaMap {
       memory !== null &&
       typeof memory.address === 'bigint' &&
       memory.address >= 0n &&
+      memory.address <= kMaxIova &&
       Number.isSafeInteger(memory.lengthBytes)
     ) {
       totalBytes = memory.lengthBytes;
     } else {
-      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'DMA memory must be a SharedArrayBuffer or { address, lengthBytes }');
+      throw invalidArgument('memory', memory, 'DMA memory must be a SharedArrayBuffer or { address, lengthBytes } (a non-negative bigint address below 2^64)');
     }
     const offsetBytes = opts.offsetBytes ?? 0;
     const range = byteRange(offsetBytes, opts.lengthBytes ?? totalBytes - offsetBytes);
@@ -101,9 +118,10 @@ export class DmaMap {
         sizeBytes: totalBytes,
       });
     }
-    if (opts.iova !== undefined && (typeof opts.iova !== 'bigint' || opts.iova < 0n)) {
-      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'IOVA must be a non-negative bigint', {
+    if (opts.iova !== undefined && (typeof opts.iova !== 'bigint' || opts.iova < 0n || opts.iova + BigInt(range.lengthBytes) - 1n > kMaxIova)) {
+      throw invalidArgument('iova', opts.iova, 'IOVA must be a non-negative bigint, and the mapping must end below 2^64', {
         iova: typeof opts.iova === 'bigint' ? opts.iova : undefined,
+        lengthBytes: range.lengthBytes,
       });
     }
     const request: DmaControlRequest = {
@@ -126,6 +144,7 @@ export class DmaMap {
    * first is still in flight). If the control fails, the mapping stays listed.
    */
   async unmap(key: bigint): Promise<void> {
+    if (typeof key !== 'bigint') throw invalidArgument('key', key, 'a DMA mapping key is a bigint (DmaMapEntry.key)');
     const entry = this.#live.get(key);
     if (entry === undefined) {
       throw new PassthroughError('PT_ERR_NOT_FOUND', 'no DMA mapping with this key', { iova: key });

@@ -3,11 +3,12 @@
  * the BAR windows (a view built in this thread), the IRQ line and the
  * config port, all over the device control block.
  */
-import { PassthroughError } from '../errors.js';
+import { invalidArgument, PassthroughError } from '../errors.js';
 import { BarWindow, type BarWindowDescriptor, type SlowPath } from './bar-window.js';
 import { ConfigPort, createMailboxSlowPath } from './config-port.js';
 import { IrqLine } from './irq-line.js';
-import { checkLayout, kBarCount } from './layout.js';
+import { checkLayout, kBarCount, Liveness } from './layout.js';
+import { livenessOf } from './liveness.js';
 
 /** What the supervisor posts to an embedding thread. Structured-cloneable. */
 export interface DeviceHandleDescriptor {
@@ -61,6 +62,7 @@ export interface FastPath {
  */
 export async function loadFastPath(desc: DeviceHandleDescriptor, deps: OpenFastPathDeps = {}): Promise<FastPath> {
   checkDescriptor(desc);
+  checkDeps(deps);
   const needsView = desc.bars.some((b) => b !== undefined && b.buffer === undefined);
   if (!needsView || deps.viewFactory !== undefined || desc.viewFactoryModule === undefined) return openFastPath(desc, deps);
   let viewAt: unknown;
@@ -75,11 +77,19 @@ export async function loadFastPath(desc: DeviceHandleDescriptor, deps: OpenFastP
   return openFastPath(desc, { ...deps, viewFactory: viewAt as (address: bigint, lengthBytes: number) => ArrayBuffer });
 }
 
+function checkDeps(deps: OpenFastPathDeps): void {
+  if (deps === null || typeof deps !== 'object') throw invalidArgument('deps', deps, 'fast-path deps must be an object');
+  if (deps.viewFactory !== undefined && typeof deps.viewFactory !== 'function') throw invalidArgument('viewFactory', deps.viewFactory, 'viewFactory must be a function');
+}
+
 function checkDescriptor(desc: DeviceHandleDescriptor): void {
   if (desc === null || typeof desc !== 'object') {
     throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'a fast-path descriptor must be an object (DeviceHandle.descriptor())', { descriptor: String(desc) });
   }
   checkLayout(desc.control);
+  if (livenessOf(desc.control) === Liveness.DETACHED) {
+    throw new PassthroughError('PT_ERR_NOT_ATTACHED', `device ${String(desc.id)} is detached`, { deviceId: String(desc.id) });
+  }
   if (!Array.isArray(desc.bars) || desc.bars.length > kBarCount) {
     throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'descriptor must list at most 6 BARs', { deviceId: desc.id });
   }
@@ -89,10 +99,12 @@ function checkDescriptor(desc: DeviceHandleDescriptor): void {
  * Opens every mapped BAR, the IRQ line and the config port from a descriptor.
  * BARs that are host addresses need `deps.viewFactory`, or use {@link loadFastPath}.
  * On failure, windows already opened are released.
- * Throws PT_ERR_INVALID_ARGUMENT (bad descriptor), PT_ERR_BAR_RELEASED (a BAR was revoked).
+ * Throws PT_ERR_INVALID_ARGUMENT (bad descriptor), PT_ERR_BAR_RELEASED (a BAR was revoked),
+ * PT_ERR_NOT_ATTACHED (the device was detached).
  */
 export function openFastPath(desc: DeviceHandleDescriptor, deps: OpenFastPathDeps = {}): FastPath {
   checkDescriptor(desc);
+  checkDeps(deps);
   const clientOpts = {
     ...(deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs }),
     ...(deps.spinIterations === undefined ? {} : { spinIterations: deps.spinIterations }),

@@ -11,10 +11,12 @@ export {
   kIrqVectors,
   kIrqBitmapWords,
   ServerState,
+  Liveness,
   createDeviceControlBlock,
   checkLayout,
 } from './layout.js';
-export type { ControlBlockOptions } from './layout.js';
+export type { ControlBlockOptions, LivenessState } from './layout.js';
+export { livenessOf, markLiveness } from './liveness.js';
 export { BarWindow, kTrapPageBytes, kMaxWindowBytes } from './bar-window.js';
 export type { BarWindowDescriptor, BarWindowDeps, SlowPath } from './bar-window.js';
 export { requestUnmap, requestUnmapAsync, reinstateBar, barHolders, isBarMapped } from './lease.js';

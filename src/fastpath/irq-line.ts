@@ -16,10 +16,14 @@
  * Masking follows the dext: a raise of a masked vector is dropped and
  * counted, not latched; unmasking does not replay it.
  */
-import { PassthroughError } from '../errors.js';
+import { argumentValue, PassthroughError } from '../errors.js';
 import { atomicsWaitAsync } from './wait-async.js';
+import { livenessError } from './liveness.js';
 import {
   controlWords,
+  kLivenessIndex,
+  kLivenessStateMask,
+  Liveness,
   kIrqBitmapWords,
   kIrqCoalescedIndex,
   kIrqDeliveredIndex,
@@ -49,7 +53,8 @@ export interface WaitSyncOptions {
   /**
    * Atomics.load polls of the sequence word before parking (default 0).
    * Spinning cuts wake latency by about two orders of magnitude (eco §3.1)
-   * but burns a core while it lasts.
+   * but burns a core while it lasts. The spin never outlasts the wait's
+   * timeout (the clock is read every {@link kSpinClockEvery} polls).
    */
   spinIterations?: number;
 }
@@ -61,6 +66,9 @@ function popcount32(x: number): number {
 }
 
 function noop(): void {}
+
+/** Spin polls between two clock reads (and liveness checks) of a spinning waitSync. */
+const kSpinClockEvery = 1024;
 
 /** drain()'s staging buffer for drainInto: one per thread is enough (drain is synchronous). */
 const drainScratch = new Uint16Array(kIrqVectors);
@@ -85,11 +93,13 @@ export class IrqLine {
 
   /**
    * Raises `vector`. Returns false when it was masked (dropped and counted).
-   * Throws PT_ERR_OUT_OF_RANGE for a vector outside 0–255.
+   * Throws PT_ERR_OUT_OF_RANGE for a vector outside 0–255 (PT_ERR_INVALID_ARGUMENT
+   * when it is not a number), PT_ERR_NOT_ATTACHED once the device is detached.
    */
   raise(vector: number): boolean {
-    if ((vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    if (typeof vector !== 'number' || (vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
     const w = this.#w;
+    if ((Atomics.load(w, kLivenessIndex) & kLivenessStateMask) === Liveness.DETACHED) this.#detached();
     const word = vector >>> 5;
     const bit = 1 << (vector & 31);
     if ((Atomics.load(w, kIrqEnabledIndex + word) & bit) === 0) {
@@ -126,6 +136,7 @@ export class IrqLine {
   raiseWords(words: ArrayLike<bigint> | ArrayLike<number>): number {
     checkWords(words);
     const w = this.#w;
+    if ((Atomics.load(w, kLivenessIndex) & kLivenessStateMask) === Liveness.DETACHED) this.#detached();
     let fresh = 0;
     let accepted = 0;
     let coalesced = 0;
@@ -157,15 +168,18 @@ export class IrqLine {
    * writes them to `out` in ascending order, allocation-free.
    * @param out at least 256 entries
    * @returns the number of vectors written
-   * Throws PT_ERR_INVALID_ARGUMENT when `out` is shorter than 256.
+   * Throws PT_ERR_INVALID_ARGUMENT when `out` is not a Uint16Array of at least 256,
+   * PT_ERR_NOT_ATTACHED once the device is detached.
    */
   drainInto(out: Uint16Array): number {
-    if (out.length < kIrqVectors) {
-      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'drain buffer must hold 256 vectors', {
-        sizeBytes: out.byteLength,
+    if (!(out instanceof Uint16Array) || out.length < kIrqVectors) {
+      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'drain buffer must be a Uint16Array of at least 256 vectors', {
+        param: 'out',
+        value: argumentValue(out),
       });
     }
     const w = this.#w;
+    if ((Atomics.load(w, kLivenessIndex) & kLivenessStateMask) === Liveness.DETACHED) this.#detached();
     let n = 0;
     for (let i = 0; i < kIrqBitmapWords; i++) {
       // Reading first skips the exchange (a locked RMW) for empty words.
@@ -184,6 +198,7 @@ export class IrqLine {
 
   /** Like {@link drainInto}, into a plain array (appended to `out` when given). */
   drain(out: number[] = []): number[] {
+    if (!Array.isArray(out)) throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'drain target must be an array', { param: 'out', value: argumentValue(out) });
     const n = this.drainInto(drainScratch);
     for (let i = 0; i < n; i++) out.push(drainScratch[i]!);
     return out;
@@ -201,25 +216,27 @@ export class IrqLine {
 
   /** True when `vector` is pending (not yet drained). */
   isPending(vector: number): boolean {
-    if ((vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    if (typeof vector !== 'number' || (vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
     return (Atomics.load(this.#w, kIrqPendingIndex + (vector >>> 5)) & (1 << (vector & 31))) !== 0;
   }
 
-  /** Masks `vector`: later raises are dropped (counted in `masked`). Throws PT_ERR_OUT_OF_RANGE. */
+  /** Masks `vector`: later raises are dropped (counted in `masked`). Throws PT_ERR_OUT_OF_RANGE, PT_ERR_NOT_ATTACHED. */
   mask(vector: number): void {
-    if ((vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    if (typeof vector !== 'number' || (vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    if ((Atomics.load(this.#w, kLivenessIndex) & kLivenessStateMask) === Liveness.DETACHED) this.#detached();
     Atomics.and(this.#w, kIrqEnabledIndex + (vector >>> 5), ~(1 << (vector & 31)));
   }
 
-  /** Unmasks `vector`. Raises dropped while masked are not replayed. Throws PT_ERR_OUT_OF_RANGE. */
+  /** Unmasks `vector`. Raises dropped while masked are not replayed. Throws PT_ERR_OUT_OF_RANGE, PT_ERR_NOT_ATTACHED. */
   unmask(vector: number): void {
-    if ((vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    if (typeof vector !== 'number' || (vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    if ((Atomics.load(this.#w, kLivenessIndex) & kLivenessStateMask) === Liveness.DETACHED) this.#detached();
     Atomics.or(this.#w, kIrqEnabledIndex + (vector >>> 5), 1 << (vector & 31));
   }
 
   /** True when `vector` is masked. Throws PT_ERR_OUT_OF_RANGE. */
   isMasked(vector: number): boolean {
-    if ((vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
+    if (typeof vector !== 'number' || (vector >>> 0) !== vector || vector >= kIrqVectors) this.#badVector(vector);
     return (Atomics.load(this.#w, kIrqEnabledIndex + (vector >>> 5)) & (1 << (vector & 31))) === 0;
   }
 
@@ -242,28 +259,51 @@ export class IrqLine {
   }
 
   /**
-   * Blocks until the sequence differs from `lastSeq` or `timeoutMs` passes.
+   * Blocks until the sequence differs from `lastSeq` or `timeoutMs` passes
+   * (spinning first when asked, never longer than `timeoutMs` in all).
    * Meant for worker threads (on the main thread it freezes the event loop for
    * up to `timeoutMs`). Drain AFTER this returns (see the module comment).
    * @returns the new sequence value, or `lastSeq` on timeout
-   * Throws PT_ERR_INVALID_ARGUMENT for a non-finite or negative timeout.
+   * Throws PT_ERR_INVALID_ARGUMENT for a non-number `lastSeq`, a non-finite or
+   * negative timeout or a bad spin count; and at once, also when it happens
+   * during the wait, PT_ERR_WORKER_EXITED (the device worker exited or was
+   * restarted), PT_ERR_NOT_ATTACHED (detached), PT_ERR_DEVICE_GONE (the
+   * function fell off the bus).
    */
   waitSync(lastSeq: number, timeoutMs: number, opts?: WaitSyncOptions): number {
     const w = this.#w;
     let s = Atomics.load(w, kIrqSeqIndex);
-    if (s !== lastSeq) return s;
-    if (!(timeoutMs >= 0 && timeoutMs < Infinity)) badTimeout(timeoutMs);
-    const spins = opts?.spinIterations ?? 0;
-    for (let i = 0; i < spins; i++) {
-      s = Atomics.load(w, kIrqSeqIndex);
-      if (s !== lastSeq) return s;
+    if (s !== lastSeq) {
+      if (typeof lastSeq !== 'number') badSeq(lastSeq);
+      return s;
+    }
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs < Infinity)) badTimeout(timeoutMs);
+    const live = Atomics.load(w, kLivenessIndex);
+    if ((live & kLivenessStateMask) !== Liveness.ALIVE) this.#checkLive(live, live);
+    const spins = opts === undefined ? 0 : spinCount(opts);
+    let remainingMs = timeoutMs;
+    if (spins > 0) {
+      const deadline = performance.now() + timeoutMs;
+      for (let i = 1; i <= spins; i++) {
+        s = Atomics.load(w, kIrqSeqIndex);
+        if (s !== lastSeq) return s;
+        if (i % kSpinClockEvery === 0) {
+          if (Atomics.load(w, kLivenessIndex) !== live) this.#checkLive(Atomics.load(w, kLivenessIndex), live);
+          if (performance.now() >= deadline) return Atomics.load(w, kIrqSeqIndex);
+        }
+      }
+      remainingMs = deadline - performance.now();
+      if (remainingMs <= 0) return Atomics.load(w, kIrqSeqIndex);
     }
     Atomics.add(w, kIrqWaitersIndex, 1);
     try {
-      Atomics.wait(w, kIrqSeqIndex, lastSeq, timeoutMs);
+      Atomics.wait(w, kIrqSeqIndex, lastSeq, remainingMs);
     } finally {
       Atomics.sub(w, kIrqWaitersIndex, 1);
     }
+    // A liveness change bumps the sequence to wake us: report it as the error it is.
+    const after = Atomics.load(w, kLivenessIndex);
+    if (after !== live) this.#checkLive(after, live);
     return Atomics.load(w, kIrqSeqIndex);
   }
 
@@ -272,38 +312,87 @@ export class IrqLine {
    * holds a ref'd timer, so the process stays alive (Node 20's waitAsync does
    * not, eco §3.1); the timer is cleared when the wait settles.
    * @returns the new sequence value, or `lastSeq` on timeout
-   * Throws (synchronously) PT_ERR_INVALID_ARGUMENT for a non-finite or negative timeout.
+   * Throws (synchronously) PT_ERR_INVALID_ARGUMENT for a non-number `lastSeq`
+   * or a non-finite or negative timeout; rejects with PT_ERR_WORKER_EXITED,
+   * PT_ERR_NOT_ATTACHED or PT_ERR_DEVICE_GONE as {@link waitSync} throws them.
    */
   waitAsync(lastSeq: number, timeoutMs: number): Promise<number> {
     const w = this.#w;
     const s = Atomics.load(w, kIrqSeqIndex);
+    if (typeof lastSeq !== 'number') badSeq(lastSeq);
     if (s !== lastSeq) return Promise.resolve(s);
-    if (!(timeoutMs >= 0 && timeoutMs < Infinity)) badTimeout(timeoutMs);
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs < Infinity)) badTimeout(timeoutMs);
+    const live = Atomics.load(w, kLivenessIndex);
+    if ((live & kLivenessStateMask) !== Liveness.ALIVE) {
+      const e = livenessError(live, live, {});
+      if (e !== undefined) return Promise.reject(e);
+    }
     // Counted as a waiter before waitAsync re-checks the value (see raise()).
     Atomics.add(w, kIrqWaitersIndex, 1);
     const r = atomicsWaitAsync(w, kIrqSeqIndex, lastSeq, timeoutMs);
     if (!r.async) {
       Atomics.sub(w, kIrqWaitersIndex, 1);
-      return Promise.resolve(Atomics.load(w, kIrqSeqIndex));
+      return this.#settle(live);
     }
     const keepAlive = setTimeout(noop, Math.min(2 ** 31 - 1, timeoutMs + 1));
     return r.value.then(() => {
       Atomics.sub(w, kIrqWaitersIndex, 1);
       clearTimeout(keepAlive);
-      return Atomics.load(w, kIrqSeqIndex);
+      return this.#settle(live);
     });
   }
 
+  /** The outcome of a finished async wait: the sequence, or the liveness error that woke it. */
+  #settle(live: number): Promise<number> {
+    const after = Atomics.load(this.#w, kLivenessIndex);
+    const e = after === live ? undefined : livenessError(after, live, {});
+    return e === undefined ? Promise.resolve(Atomics.load(this.#w, kIrqSeqIndex)) : Promise.reject(e);
+  }
+
+  /** Throws the liveness error of `word` (seen `live` at the start), if any. */
+  #checkLive(word: number, live: number): void {
+    const e = livenessError(word, live, {});
+    if (e !== undefined) throw e;
+  }
+
+  #detached(): never {
+    throw new PassthroughError('PT_ERR_NOT_ATTACHED', 'the device is detached: its interrupt line is closed', {});
+  }
+
   #badVector(vector: number): never {
-    throw new PassthroughError('PT_ERR_OUT_OF_RANGE', `IRQ vector must be 0–${kIrqVectors - 1}`, { vector });
+    if (typeof vector !== 'number') {
+      throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'IRQ vector must be a number', { param: 'vector', value: argumentValue(vector) });
+    }
+    throw new PassthroughError('PT_ERR_OUT_OF_RANGE', `IRQ vector must be 0–${kIrqVectors - 1}`, { vector, param: 'vector', value: vector });
   }
 }
 
-function badTimeout(timeoutMs: number): never {
-  throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'timeoutMs must be a finite non-negative number', { timeoutMs });
+function badTimeout(timeoutMs: unknown): never {
+  throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'timeoutMs must be a finite non-negative number', {
+    timeoutMs: argumentValue(timeoutMs),
+    param: 'timeoutMs',
+    value: argumentValue(timeoutMs),
+  });
+}
+
+function badSeq(lastSeq: unknown): never {
+  throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'lastSeq must be a number (a value of IrqLine.seq)', { param: 'lastSeq', value: argumentValue(lastSeq) });
+}
+
+/** The checked spin count of waitSync's options. */
+function spinCount(opts: WaitSyncOptions): number {
+  if (opts === null || typeof opts !== 'object') {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'waitSync options must be an object', { param: 'opts', value: argumentValue(opts) });
+  }
+  const n = opts.spinIterations ?? 0;
+  if (typeof n !== 'number' || !(n >= 0)) {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'spinIterations must be a non-negative number', { param: 'spinIterations', value: argumentValue(n) });
+  }
+  return n;
 }
 
 function checkWords(words: ArrayLike<bigint> | ArrayLike<number>): void {
+  if (words === null || typeof words !== 'object') badWords(-1);
   const kind = words.length === 4 ? 'bigint' : words.length === 8 ? 'number' : undefined;
   for (let i = 0; i < words.length; i++) if (typeof words[i] !== kind) badWords(words.length);
   if (kind === undefined) badWords(words.length);

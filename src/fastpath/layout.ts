@@ -22,7 +22,7 @@
  * | 12         | mailbox lock word                                           |
  * | 13         | mailbox request: seq, op, a, b, c, d; server waiters        |
  * | 14         | mailbox response: seq, status, lo, hi, error, offset, width, region; client waiters; errno, kernReturn, error flags |
- * | 15         | mailbox server: state, generation                           |
+ * | 15         | mailbox server: state, generation; liveness word (liveness.ts) |
  * | 16–19      | mailbox error message (UTF-16 code units, length first)      |
  *
  * Hot words sit on their own 64-byte line (eco §3.5): the IRQ doorbell is
@@ -37,10 +37,10 @@
  * word its waiters park on, so the side that posts reads it from the line it
  * just wrote.
  */
-import { PassthroughError } from '../errors.js';
+import { invalidArgument, PassthroughError } from '../errors.js';
 
 /** Bump when any index below changes meaning; checked by {@link checkLayout}. */
-export const kLayoutVersion = 0x7063_0004;
+export const kLayoutVersion = 0x7063_0005;
 
 /** Cache line size the layout separates hot words by, in bytes. */
 export const kCacheLineBytes = 64;
@@ -158,6 +158,34 @@ export const kMboxErrTextIndex = line(16);
 /** Longest error message carried, in UTF-16 code units (the rest is cut). */
 export const kMboxErrTextMaxChars = (4 * kWordsPerLine - 1) * 2;
 
+/**
+ * Liveness word: `generation << 3 | state` ({@link Liveness}). Written
+ * rarely (worker start and exit, detach, device gone) and read by every
+ * mailbox call and by every waiter when it parks or wakes, so it shares the
+ * server's line (also written only at start and stop), which every client
+ * reads already. Any change bumps the generation, so a waiter compares the
+ * whole word it saw when it started waiting.
+ */
+export const kLivenessIndex = line(15) + 2;
+/** Bits of {@link kLivenessIndex} that hold the state; the rest is the generation. */
+export const kLivenessStateMask = 0x7;
+
+/** States of the liveness word. */
+export const Liveness = {
+  /** Nothing has run yet (a fresh block): waiters wait up to their timeout. */
+  NONE: 0,
+  /** A worker serves the device. */
+  ALIVE: 1,
+  /** The device worker exited: waiters fail at once with PT_ERR_WORKER_EXITED. */
+  WORKER_EXITED: 2,
+  /** The device was detached: waiters fail at once with PT_ERR_NOT_ATTACHED (final). */
+  DETACHED: 3,
+  /** The function fell off the bus: waiters fail at once with PT_ERR_DEVICE_GONE. */
+  DEVICE_GONE: 4,
+} as const;
+/** A state of the liveness word. */
+export type LivenessState = (typeof Liveness)[keyof typeof Liveness];
+
 /** Mailbox server states. */
 export const ServerState = {
   /** No server has started yet: clients wait (up to their timeout) for one. */
@@ -189,6 +217,7 @@ export interface ControlBlockOptions {
  * @returns a {@link kControlBlockBytes}-byte SharedArrayBuffer
  */
 export function createDeviceControlBlock(opts: ControlBlockOptions = {}): SharedArrayBuffer {
+  if (opts === null || typeof opts !== 'object') throw invalidArgument('opts', opts, 'control block options must be an object');
   const sab = new SharedArrayBuffer(kControlBlockBytes);
   const w = new Int32Array(sab);
   w[kSizeIndex] = kControlBlockBytes;

@@ -38,16 +38,23 @@
  *    costs time, never a lost wake-up.
  *  - Int32 sequences wrap; every sequence computed here is brought back to
  *    int32 (`| 0`) before it is compared with a loaded word.
- *  - Liveness: the supervisor marks the server GONE when the worker exits
- *    ({@link markServerGone} notifies every waiter) and a restarted server
- *    bumps the generation ({@link markServerAlive}); a waiting client sees
- *    either and fails at once with PT_ERR_WORKER_EXITED instead of waiting
- *    out its timeout.
+ *  - Liveness: every call reads the liveness word (liveness.ts) before it
+ *    posts, and a parked client re-reads it whenever it wakes. The worker
+ *    and the supervisor mark it as the worker exits, detaches or loses its
+ *    function ({@link markServerGone} does both words), and a restarted
+ *    server bumps it and the server generation ({@link markServerAlive}); a
+ *    waiting client sees any of it and fails at once with
+ *    PT_ERR_WORKER_EXITED, PT_ERR_NOT_ATTACHED or PT_ERR_DEVICE_GONE
+ *    instead of waiting out its timeout.
  */
-import { ERROR_CODES, PassthroughError, type Errno, type ErrorCode } from '../errors.js';
+import { argumentValue, ERROR_CODES, invalidArgument, PassthroughError, type Errno, type ErrorCode } from '../errors.js';
 import { atomicsWaitAsync } from './wait-async.js';
+import { livenessError, markWords } from './liveness.js';
 import {
   controlWords,
+  kLivenessIndex,
+  kLivenessStateMask,
+  Liveness,
   kMboxErrTextIndex,
   kMboxErrTextMaxChars,
   kMboxLockIndex,
@@ -98,8 +105,12 @@ export type MailboxOpCode = (typeof MailboxOp)[keyof typeof MailboxOp];
 
 /** Default time a client call may take before PT_ERR_TIMEOUT, in ms. */
 export const kDefaultMailboxTimeoutMs = 1000;
-/** Longest single Atomics.wait a client makes before re-checking liveness, in ms. */
-const kClientWaitSliceMs = 100;
+/**
+ * Longest single Atomics.wait a client makes before re-checking liveness, in
+ * ms: a backstop for a liveness change that lands between the client's check
+ * and its park (the change notifies, so a parked client wakes at once).
+ */
+const kClientWaitSliceMs = 20;
 
 /**
  * Default client spin: Atomics.load polls of the response word before the
@@ -152,6 +163,9 @@ export class MailboxClient {
   /** Throws PT_ERR_INVALID_ARGUMENT for a wrong control block. */
   constructor(control: SharedArrayBuffer, opts: MailboxClientOptions = {}) {
     this.#w = controlWords(control);
+    if (opts === null || typeof opts !== 'object') throw invalidArgument('opts', opts, 'mailbox client options must be an object');
+    const spin = opts.spinIterations;
+    if (spin !== undefined && (typeof spin !== 'number' || !(spin >= 0))) throw invalidArgument('spinIterations', spin, 'spinIterations must be a non-negative number');
     this.timeoutMs = opts.timeoutMs ?? kDefaultMailboxTimeoutMs;
     this.#spin = opts.spinIterations ?? kDefaultClientSpinIterations;
     checkTimeout(this.timeoutMs);
@@ -173,15 +187,16 @@ export class MailboxClient {
   call(op: number, a: number, b: number, c: number, timeoutMs: number = this.timeoutMs, d = 0): number {
     const w = this.#w;
     if (!(timeoutMs >= 0 && timeoutMs < Infinity)) checkTimeout(timeoutMs);
+    const live = Atomics.load(w, kLivenessIndex);
+    if ((live & kLivenessStateMask) !== Liveness.ALIVE) checkNotAlive(w, op, live);
     // The clock is read only once the call has to block (lock busy, or no
     // answer within the spin): a round trip served within the spin never
     // pays for it. The timeout therefore runs from that moment, at most one
     // spin (a few µs) after the call began.
     const held = Atomics.compareExchange(w, kMboxLockIndex, 0, 1);
-    const deadline = held === 0 ? -1 : this.#lockSlow(held, op, timeoutMs);
+    const deadline = held === 0 ? -1 : this.#lockSlow(held, op, timeoutMs, live);
     try {
       const gen = Atomics.load(w, kMboxServerGenIndex);
-      checkServer(w, op);
       const seq = (Atomics.load(w, kMboxReqSeqIndex) + 2) | 0; // the lock makes us its only writer
       Atomics.store(w, kMboxReqSeqIndex, (seq - 1) | 0); // odd: fields being written
       Atomics.store(w, kMboxReqOpIndex, op);
@@ -194,7 +209,7 @@ export class MailboxClient {
       if (Atomics.load(w, kMboxReqWaitersIndex) !== 0) Atomics.notify(w, kMboxReqSeqIndex);
       let r = Atomics.load(w, kMboxRespSeqIndex);
       for (let i = 0; r !== seq && i < this.#spin; i++) r = Atomics.load(w, kMboxRespSeqIndex);
-      if (r !== seq) this.#park(op, seq, r, gen, timeoutMs, deadline);
+      if (r !== seq) this.#park(op, seq, r, gen, timeoutMs, deadline, live);
       if (Atomics.load(w, kMboxRespStatusIndex) !== 0) throw readError(w, op);
       this.#hi = Atomics.load(w, kMboxRespHiIndex) >>> 0;
       return Atomics.load(w, kMboxRespLoIndex) >>> 0;
@@ -215,7 +230,7 @@ export class MailboxClient {
    * waits, so the server notifies. `deadline` is a performance.now() time,
    * or -1 when the clock has not been read yet.
    */
-  #park(op: number, seq: number, r: number, gen: number, timeoutMs: number, deadline: number): void {
+  #park(op: number, seq: number, r: number, gen: number, timeoutMs: number, deadline: number, live: number): void {
     const w = this.#w;
     if (deadline < 0) deadline = performance.now() + timeoutMs;
     Atomics.add(w, kMboxRespWaitersIndex, 1);
@@ -223,6 +238,7 @@ export class MailboxClient {
       // Atomics.wait re-checks the word after our count is visible: an answer
       // stored before the server read the count makes it return at once.
       while (r !== seq) {
+        checkLive(w, op, live);
         checkServer(w, op);
         if (Atomics.load(w, kMboxServerGenIndex) !== gen) throw exited(op);
         const remainingMs = deadline - performance.now();
@@ -243,11 +259,12 @@ export class MailboxClient {
    * fails the call at once).
    * @returns the call's deadline (performance.now() time, ms)
    */
-  #lockSlow(c: number, op: number, timeoutMs: number): number {
+  #lockSlow(c: number, op: number, timeoutMs: number, live: number): number {
     const w = this.#w;
     const deadline = performance.now() + timeoutMs;
     do {
       if (c === 2 || Atomics.compareExchange(w, kMboxLockIndex, 1, 2) !== 0) {
+        checkLive(w, op, live);
         checkServer(w, op);
         const remainingMs = deadline - performance.now();
         if (remainingMs <= 0) {
@@ -268,16 +285,29 @@ export class MailboxClient {
   }
 }
 
-function checkTimeout(timeoutMs: number): void {
-  if (!(timeoutMs >= 0 && timeoutMs < Infinity)) {
-    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'timeoutMs must be a finite non-negative number', {
-      timeoutMs,
-    });
+function checkTimeout(timeoutMs: unknown): void {
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs < Infinity)) {
+    throw invalidArgument('timeoutMs', timeoutMs, 'timeoutMs must be a finite non-negative number', { timeoutMs: argumentValue(timeoutMs) });
   }
 }
 
 function exited(op: number): PassthroughError {
   return new PassthroughError('PT_ERR_WORKER_EXITED', 'device worker exited during a mailbox call', { op });
+}
+
+/** The slow branch of a call's liveness check: fails for a dead device; NONE falls back to the server state. */
+function checkNotAlive(w: Int32Array, op: number, live: number): void {
+  const e = livenessError(live, live, { op });
+  if (e !== undefined) throw e;
+  checkServer(w, op);
+}
+
+/** Fails when the liveness word moved away from `live` (what the call saw when it began). */
+function checkLive(w: Int32Array, op: number, live: number): void {
+  const now = Atomics.load(w, kLivenessIndex);
+  if (now === live) return;
+  const e = livenessError(now, live, { op });
+  if (e !== undefined) throw e;
 }
 
 function checkServer(w: Int32Array, op: number): void {
@@ -313,12 +343,15 @@ function readError(w: Int32Array, op: number): PassthroughError {
 // ---------------------------------------------------------------- liveness --
 
 /**
- * Supervisor side: the worker serving this block exited. Waiting and later
- * clients fail at once with PT_ERR_WORKER_EXITED.
+ * The worker serving this block exited (called by the supervisor, and by
+ * the worker itself as it goes). Waiting and later clients fail at once with
+ * PT_ERR_WORKER_EXITED (or the more precise liveness state already set:
+ * PT_ERR_NOT_ATTACHED, PT_ERR_DEVICE_GONE). Safe from any thread, any number of times.
  */
 export function markServerGone(control: SharedArrayBuffer): void {
   const w = controlWords(control);
   Atomics.store(w, kMboxServerStateIndex, ServerState.GONE);
+  markWords(w, Liveness.WORKER_EXITED);
   Atomics.notify(w, kMboxRespSeqIndex);
   Atomics.notify(w, kMboxLockIndex);
 }
@@ -332,6 +365,7 @@ export function markServerAlive(control: SharedArrayBuffer): void {
   const w = controlWords(control);
   Atomics.add(w, kMboxServerGenIndex, 1);
   Atomics.store(w, kMboxServerStateIndex, ServerState.ALIVE);
+  markWords(w, Liveness.ALIVE);
   Atomics.notify(w, kMboxRespSeqIndex);
 }
 

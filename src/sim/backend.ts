@@ -19,7 +19,7 @@
  * half when it builds its SimDext, before anything connects, so a fault can
  * hit any attach step (Claim, SetupInterrupts, GetBARInfo, a BAR map).
  */
-import { PassthroughError } from '../errors.js';
+import { argumentValue, PassthroughError } from '../errors.js';
 import { createAppleContainer } from '../apple/container.js';
 import { ConnectionTable } from '../apple/connection-table.js';
 import { dmaRoutingOf, type DextWorkerBackend } from '../apple/backend.js';
@@ -74,6 +74,26 @@ export interface SimBackendOptions {
   dmaLimits?: Partial<DmaLimits>;
 }
 
+/** PT_ERR_INVALID_ARGUMENT for sim backend options of the wrong shape (checked at creation, not at the first attach). */
+function checkSimOptions(options: SimBackendOptions): void {
+  const bad = (name: string, value: unknown, what: string): PassthroughError =>
+    new PassthroughError('PT_ERR_INVALID_ARGUMENT', `options.backendOptions.${name} must be ${what}`, { option: `backendOptions.${name}`, param: name, value: argumentValue(value) });
+  if (options === null || typeof options !== 'object') throw bad('', options, 'an object');
+  for (const name of ['faults', 'mapFaults'] as const) {
+    const list = options[name];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) throw bad(name, list, 'an array of fault rules');
+    for (const f of list as unknown[]) {
+      const r = f as Record<string, unknown> | null;
+      if (r === null || typeof r !== 'object' || typeof r.bdf !== 'string' || typeof r.kernReturn !== 'number' || (r.count !== undefined && !(Number.isSafeInteger(r.count) && (r.count as number) >= 0))) {
+        throw bad(name, f, 'an array of { bdf, kernReturn, count? } fault rules');
+      }
+    }
+  }
+  if (options.timing !== undefined && (options.timing === null || typeof options.timing !== 'object')) throw bad('timing', options.timing, 'an object');
+  if (options.dmaLimits !== undefined && (options.dmaLimits === null || typeof options.dmaLimits !== 'object')) throw bad('dmaLimits', options.dmaLimits, 'an object');
+}
+
 function resolveMachine(machine: SimMachineDescription | string | undefined): SimMachineDescription {
   if (machine === undefined) return DEFAULT_SIM_MACHINE;
   if (typeof machine === 'string') return loadSimMachine(machine);
@@ -95,6 +115,7 @@ function matches(faultBdf: string, bdf: Bdf): boolean {
 
 /** The host half of the sim backend. */
 export function createSimBackendHost(options: SimBackendOptions = {}): BackendHost {
+  checkSimOptions(options);
   const machine = resolveMachine(options.machine);
   // Enumeration-only hardware: nobody claims through it.
   const sim = createSimDext(machine, options.timing === undefined ? {} : { timing: options.timing });

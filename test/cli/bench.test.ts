@@ -47,10 +47,11 @@ describe('bench', () => {
     expect(run.code).toBe(0);
     const doc = parseJson(run) as { suites: { suite: string; results: unknown[]; lost?: number; attached?: number }[] };
     expect(validate(BENCH_ALL_SCHEMA, doc)).toEqual([]);
-    expect(doc.suites.map((s) => s.suite)).toEqual(['mmio', 'irq', 'config', 'attach', 'scale']);
+    expect(doc.suites.map((s) => s.suite)).toEqual(['mmio', 'irq', 'config', 'attach', 'scale', 'liveness']);
     expect(doc.suites.every((s) => s.results.length > 0)).toBe(true);
     expect(doc.suites[4]).toMatchObject({ attached: 8, lost: 0 });
-  });
+    expect(doc.suites[5]).toMatchObject({ suite: 'liveness', lostEvents: 0 });
+  }, 200_000);
 
   it('--plot PNG of the requested size, --csv, --samples and --html from one run, plus the table', async () => {
     const files = { png: join(tmp, 'irq.png'), csv: join(tmp, 'irq.csv'), samples: join(tmp, 'irq-samples.csv'), html: join(tmp, 'irq.html') };

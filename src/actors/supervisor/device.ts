@@ -9,7 +9,7 @@
 import { createHistogram } from 'node:perf_hooks';
 import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
 import { PassthroughError } from '../../errors.js';
-import { BarWindow, createDeviceControlBlock, createMailboxSlowPath, IrqLine, type SlowPath } from '../../fastpath/index.js';
+import { BarWindow, createDeviceControlBlock, createMailboxSlowPath, IrqLine, Liveness, markLiveness, type SlowPath } from '../../fastpath/index.js';
 import { TRACE_POINTS, type TracePoint } from '../../trace.js';
 import type { Bdf } from '../../types.js';
 import type { BackendHost, WorkerBackendSpec } from '../../vfio/backend.js';
@@ -184,6 +184,9 @@ export class SupervisedDevice {
   /** Statistics (a device whose worker is down reports the control-block counters only). */
   async stats(): Promise<DeviceStats> {
     const summary = this.summary();
+    if (this.stopping !== undefined) {
+      throw new PassthroughError('PT_ERR_NOT_ATTACHED', `device ${this.id} is detached`, { deviceId: this.id, bdf: this.bdf, state: summary.state });
+    }
     const merged = createHistogram();
     const irq = new IrqLine(this.control).counters();
     let counters = zeroDeviceCounters();
@@ -211,8 +214,9 @@ export class SupervisedDevice {
         await waitFor(this.actor, (s) => s.status === 'done', { timeout: this.ctx.opts.callTimeoutMs * 3 }).catch(() => {});
       }
       this.actor.stop();
-      // A spurious wake: no embedder keeps waiting (and keeping the process alive) on a device that is gone.
-      new IrqLine(this.control).wakeAll();
+      // Detached for good: every waiter wakes and fails with PT_ERR_NOT_ATTACHED, so no embedder
+      // keeps waiting (and keeping the process alive) on a device that is gone.
+      markLiveness(this.control, Liveness.DETACHED);
       this.ctx.ownership.drop(this.bdf, this.id);
       this.ctx.forget(this);
     })();
@@ -244,6 +248,8 @@ export class SupervisedDevice {
   async #activate(worker: DeviceWorker, spec: WorkerBackendSpec, generation: number): Promise<void> {
     const { opts } = this.ctx;
     this.worker = worker;
+    worker.control = this.control;
+    worker.holdWhileBusy();
     this.deviceState = 'starting';
     worker.onEvent = (ev) => this.#onWorkerEvent(worker, ev);
     worker.onExit = (exitCode, error) => {

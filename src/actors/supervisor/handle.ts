@@ -12,7 +12,7 @@
  * PT_ERR_BAR_RELEASED.
  */
 import type { RecordableHistogram } from 'node:perf_hooks';
-import { PassthroughError } from '../../errors.js';
+import { argumentValue, invalidArgument, PassthroughError } from '../../errors.js';
 import { ConfigPort, DmaMap, IrqLine, type BarWindow, type DeviceHandleDescriptor, type DmaControl } from '../../fastpath/index.js';
 import type { Iova } from '../../types.js';
 import type { DeviceInfo, IrqIndexNumber, IrqInfo, RegionInfo } from '../../vfio/device-io-ops.js';
@@ -147,8 +147,8 @@ export interface DeviceHandle {
 }
 
 function checkIndex(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', `${name} must be a non-negative integer`, { [name]: typeof v === 'bigint' ? String(v) : v });
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw invalidArgument(name, v, `${name} must be a non-negative integer`, { [name]: argumentValue(v) });
   }
   return v;
 }
@@ -215,7 +215,13 @@ export function createDeviceHandle(d: SupervisedDevice): DeviceHandle {
   };
   const companion: CompanionRegisters = {
     read32: (offsetBytes) => Number(d.slowPath.read(COMPANION_BAR, checkIndex('offsetBytes', offsetBytes), 4)),
-    write32: (offsetBytes, value) => d.slowPath.write(COMPANION_BAR, checkIndex('offsetBytes', offsetBytes), 4, BigInt(value >>> 0)),
+    write32: (offsetBytes, value) => {
+      const off = checkIndex('offsetBytes', offsetBytes);
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < -0x8000_0000 || value > 0xffff_ffff) {
+        throw invalidArgument('value', value, 'a companion register value is an integer in −2^31..2^32−1', { deviceId: d.id });
+      }
+      d.slowPath.write(COMPANION_BAR, off, 4, BigInt(value >>> 0));
+    },
   };
   return {
     id: d.id,
@@ -240,6 +246,9 @@ export function createDeviceHandle(d: SupervisedDevice): DeviceHandle {
       return dma;
     },
     async dext(opts = {}) {
+      if (opts === null || typeof opts !== 'object') throw invalidArgument('opts', opts, 'dext options must be an object ({ shared?, holder? })', { deviceId: d.id });
+      if (opts.shared !== undefined && typeof opts.shared !== 'boolean') throw invalidArgument('shared', opts.shared, 'shared must be a boolean', { deviceId: d.id });
+      if (opts.holder !== undefined && typeof opts.holder !== 'string') throw invalidArgument('holder', opts.holder, 'holder must be a string', { deviceId: d.id });
       const shared = opts.shared ?? false;
       const holder = opts.holder ?? (shared ? 'client' : 'own');
       const { client } = await d.call({ type: 'dext.open', shared, holder });

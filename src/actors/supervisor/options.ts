@@ -6,7 +6,7 @@
  * 2^31-1 ms fires at once).
  */
 import { BACKEND_NAMES, isBackendName } from '../../backends/index.js';
-import { PassthroughError } from '../../errors.js';
+import { argumentValue, PassthroughError } from '../../errors.js';
 import type { BackendName } from '../../vfio/backend.js';
 import { kMaxTimeoutMs } from '../rpc.js';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from '../restart-policy.js';
@@ -55,9 +55,7 @@ export interface ResolvedOptions {
 
 /** PT_ERR_INVALID_ARGUMENT for `options.<name>`, with its value in the context. */
 export function badOption(name: string, value: unknown, what: string): PassthroughError {
-  let shown: unknown = value;
-  if (typeof value === 'bigint' || typeof value === 'symbol' || typeof value === 'function') shown = String(value);
-  return new PassthroughError('PT_ERR_INVALID_ARGUMENT', `options.${name} must be ${what}`, { option: name, value: shown });
+  return new PassthroughError('PT_ERR_INVALID_ARGUMENT', `options.${name} must be ${what}`, { option: name, param: name, value: argumentValue(value) });
 }
 
 function plainObject(v: unknown): v is Record<string, unknown> {
@@ -77,7 +75,9 @@ function number(name: string, v: unknown, def: number, ok: (n: number) => boolea
  */
 export function resolveOptions(options: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
   if (options === undefined) options = {};
-  if (!plainObject(options)) throw badOption('', options, 'an object').prepend('createSupervisor');
+  if (!plainObject(options)) {
+    throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'createSupervisor: options must be an object', { option: 'options', param: 'options', value: argumentValue(options) });
+  }
   const o = options as SupervisorOptions;
   const envBackend = env.PCIPT_BACKEND === '' ? undefined : env.PCIPT_BACKEND;
   const backend = o.backend ?? envBackend ?? 'sim';

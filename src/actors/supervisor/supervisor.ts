@@ -23,6 +23,7 @@ import { SupervisedDevice, type DeviceContext } from './device.js';
 import { createDeviceHandle, type DeviceHandle, type DeviceStats, type DeviceSummary } from './handle.js';
 import { resolveOptions, type ResolvedOptions, type SupervisorOptions } from './options.js';
 import { Ownership, type ConnectionInfo } from './ownership.js';
+import { trackClosed, trackOpen } from './lifetime.js';
 import { WarmPool } from './workers.js';
 
 export type { SupervisorOptions } from './options.js';
@@ -115,6 +116,8 @@ export class Supervisor {
         if (this.#devices.get(device.id) === device) this.#devices.delete(device.id);
       },
     };
+    // Left open at the end of the program: warned about once and closed (lifetime.ts).
+    trackOpen(this);
   }
 
   /** The backend in use. */
@@ -207,7 +210,7 @@ export class Supervisor {
   /** Statistics of every device (devices whose worker is down report the control-block counters only). */
   async stats(): Promise<Record<string, DeviceStats>> {
     const out: Record<string, DeviceStats> = {};
-    await Promise.all([...this.#devices.values()].map(async (d) => (out[d.id] = await d.stats())));
+    await Promise.all([...this.#devices.values()].filter((d) => d.stopping === undefined).map(async (d) => (out[d.id] = await d.stats())));
     return out;
   }
 
@@ -236,9 +239,16 @@ export class Supervisor {
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      await Promise.all([...this.#devices.values()].map((d) => this.#stop(d)));
-      await this.#ctx.pool?.close();
-      await this.#ctx.host.close();
+      trackClosed(this);
+      // Idle workers do not hold the process: closing does, until it is done.
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      try {
+        await Promise.all([...this.#devices.values()].map((d) => this.#stop(d)));
+        await this.#ctx.pool?.close();
+        await this.#ctx.host.close();
+      } finally {
+        clearInterval(keepAlive);
+      }
     })();
     return this.#closed;
   }

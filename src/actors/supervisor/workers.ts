@@ -16,6 +16,7 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { PassthroughError, type SerializedError } from '../../errors.js';
 import { compiledEntry } from '../entry-url.js';
+import { markServerGone } from '../../fastpath/index.js';
 import { RpcClient } from '../rpc.js';
 import type { WorkerEvent } from '../protocol.js';
 
@@ -38,8 +39,22 @@ export interface DeviceWorker {
   onEvent: (event: WorkerEvent) => void;
   /** Called once when the thread exits (error = the uncaught error that killed it, if any). */
   onExit: (exitCode: number, error: SerializedError | undefined) => void;
+  /**
+   * The control block of the device this worker serves (set at activation).
+   * Its liveness word is marked WORKER_EXITED on the `exit` event, and
+   * already when anyone calls terminate() on the thread: a terminated thread
+   * runs no exit handler, and a vCPU blocked in a sync call on this thread
+   * would never see the `exit` event.
+   */
+  control: SharedArrayBuffer | undefined;
   /** Terminates the thread and waits for its exit. Idempotent. */
   terminate(): Promise<number>;
+  /**
+   * From now on the thread holds the process only while a control call is
+   * pending (ref'd then, unref'd when idle): an attached device that nobody
+   * talks to does not keep the process alive.
+   */
+  holdWhileBusy(): void;
 }
 
 /** Options of {@link spawnWorker}. */
@@ -82,10 +97,30 @@ export function spawnWorker(opts: SpawnOptions): DeviceWorker {
     },
     onEvent: () => {},
     onExit: () => {},
+    control: undefined,
     async terminate() {
       if (alive) await worker.terminate();
       return exited;
     },
+    holdWhileBusy() {
+      const hold = (busy: boolean): void => {
+        if (busy) {
+          worker.ref();
+          rpc.ref();
+        } else {
+          worker.unref();
+          rpc.unref();
+        }
+      };
+      rpc.onBusyChange = hold;
+      hold(rpc.pendingCount > 0);
+    },
+  };
+  // Every terminate of this thread, whoever holds the Worker, marks the device first.
+  const terminate = worker.terminate.bind(worker);
+  worker.terminate = () => {
+    if (slot.control !== undefined) markServerGone(slot.control);
+    return terminate();
   };
   worker.on('message', (event: WorkerEvent) => {
     if (event.type === 'booted') bootedResolve();
@@ -97,6 +132,7 @@ export function spawnWorker(opts: SpawnOptions): DeviceWorker {
   });
   worker.on('exit', (code: number) => {
     alive = false;
+    if (slot.control !== undefined) markServerGone(slot.control);
     const exitError = new PassthroughError('PT_ERR_WORKER_EXITED', `device worker exited (code ${code})`, {
       exitCode: code,
       ...(error === undefined ? {} : { workerError: error.message }),

@@ -29,6 +29,8 @@ const { rpcPort, preload, prewarm } = workerData as { rpcPort: MessagePort; prel
 const post = (event: WorkerEvent): void => port.postMessage(event);
 const runtime = new DeviceRuntime(post);
 serveRpc(rpcPort, (cmd) => runtime.handle(cmd));
+// Liveness: an uncaught error or process.exit runs this before the thread ends (terminate() does not).
+process.on('exit', () => runtime.exiting());
 
 const backends = preload ?? ['sim'];
 const { isBackendName, loadBackend } = await import('../../backends/index.js');

@@ -11,7 +11,7 @@ import { createHistogram, performance, type RecordableHistogram } from 'node:per
 import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
 import type { SimWorkerBackend } from '../../sim/backend.js';
 import { PassthroughError, type SerializedError } from '../../errors.js';
-import { MailboxOp } from '../../fastpath/index.js';
+import { Liveness, MailboxOp, markLiveness, markServerGone } from '../../fastpath/index.js';
 import { TRACE_POINT_NAMES, trace, traceChannel, type TracePoint } from '../../trace.js';
 import { deviceMachine, type DeviceMachine, type StepInput } from '../device.machine.js';
 import { createInspector } from '../inspect.js';
@@ -262,6 +262,8 @@ export class DeviceRuntime {
     const snap = await waitFor(actor, (s) => s.status === 'done').finally(() => this.#stopBeat());
     // Last notification of this worker: every trace record of the teardown was posted before it
     // (the supervisor waits for it before terminating the thread).
+    // Detached for good: every embedder waiter and later call fails with PT_ERR_NOT_ATTACHED.
+    markLiveness(this.#session!.cmd.controlBlock, Liveness.DETACHED);
     this.#postState('stopped');
     return { ...this.#session!.leftovers(), state: String(snap.value), error: snap.context.teardownError };
   }
@@ -292,9 +294,22 @@ export class DeviceRuntime {
     }
   }
 
+  /**
+   * The thread is exiting (`process.on('exit')`: an uncaught error or
+   * process.exit; a terminate() from outside runs no JavaScript, the
+   * supervisor marks that one): embedders blocked on this device fail at
+   * once with PT_ERR_WORKER_EXITED. Synchronous, as an exit handler must be.
+   */
+  exiting(): void {
+    const control = this.#session?.cmd.controlBlock;
+    if (control !== undefined) markServerGone(control);
+  }
+
   #fault(e: PassthroughError): void {
     const actor = this.#actor;
     if (actor === undefined) return;
+    // A function that fell off the bus: waiters and later sync calls fail at once with PT_ERR_DEVICE_GONE.
+    if (e.code === 'PT_ERR_DEVICE_GONE' && this.#session !== undefined) markLiveness(this.#session.cmd.controlBlock, Liveness.DEVICE_GONE);
     const data = e.toJSON();
     data.context = { deviceId: this.#session?.cmd.deviceId, bdf: this.#session?.bdf, ...data.context };
     actor.send({ type: 'device.fault', error: data });
@@ -329,6 +344,12 @@ export class DeviceRuntime {
         return null;
       case 'stall':
         await new Promise((resolve) => setTimeout(resolve, fault.ms));
+        return null;
+      case 'crash':
+        setTimeout(() => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, fault.blockMs);
+          throw new PassthroughError('PT_ERR_INTERNAL', 'injected crash (test fault)', { fault: fault.kind });
+        }, fault.afterMs);
         return null;
       case 'fail-selector':
         backend.sim.faults.failSelector(s.bdf, fault.selector, fault.kernReturn, fault.count === undefined ? {} : { count: fault.count });

@@ -1,16 +1,16 @@
 /**
  * The benchmark suites the CLI can run, loaded lazily (each pulls in
  * workers, tinybench and the supervisor only when chosen). The fast-path
- * suites (mmio, irq, config) take a time budget; attach and scale are sized
- * by their own iteration and device counts.
+ * suites (mmio, irq, config) take a time budget; attach, scale and liveness
+ * are sized by their own iteration and device counts.
  */
 import type { BenchReport, SuiteOptions } from '../../../bench/report.js';
 
 /** A single suite name. */
-export type SuiteName = 'mmio' | 'irq' | 'config' | 'attach' | 'scale';
+export type SuiteName = 'mmio' | 'irq' | 'config' | 'attach' | 'scale' | 'liveness';
 
 /** Suites in the order `bench all` runs them. */
-export const SUITE_ORDER: readonly SuiteName[] = ['mmio', 'irq', 'config', 'attach', 'scale'];
+export const SUITE_ORDER: readonly SuiteName[] = ['mmio', 'irq', 'config', 'attach', 'scale', 'liveness'];
 
 /** Options the CLI passes to a suite. */
 export interface CliSuiteOptions extends SuiteOptions {
@@ -35,6 +35,10 @@ export async function runSuite(name: SuiteName, opts: CliSuiteOptions): Promise<
     case 'attach': {
       const { runAttachSuite } = await import('../../../bench/attach.js');
       return runAttachSuite(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress });
+    }
+    case 'liveness': {
+      const { runLivenessSuite } = await import('../../../bench/liveness.js');
+      return runLivenessSuite(common);
     }
     case 'scale': {
       const { runScaleSuite } = await import('../../../bench/scale.js');

@@ -74,9 +74,9 @@ describe('supervisor lifecycle (sim, real workers)', () => {
     expect(res).toMatchObject({ devices: 0, owners: [], workers: 0, pendingCalls: 0 });
     expect(res.teardowns.nic).toMatchObject({ connectionRefs: 0, mappedBars: 0, dmaMappings: 0, exposures: 0, state: 'stopped' });
     for (const bar of [0, 2]) expect(barHolders(control, bar)).toBe(0);
-    // The old window is dead, the mailbox is stopped.
-    expect(() => ram.read32(0)).toThrow(expect.objectContaining({ code: 'PT_ERR_BAR_RELEASED' }));
-    expect(() => h.config.read16(0)).toThrow(expect.objectContaining({ code: 'PT_ERR_CLOSED' }));
+    // After detach every fast-path object refuses with PT_ERR_NOT_ATTACHED.
+    expect(() => ram.read32(0)).toThrow(expect.objectContaining({ code: 'PT_ERR_NOT_ATTACHED' }));
+    expect(() => h.config.read16(0)).toThrow(expect.objectContaining({ code: 'PT_ERR_NOT_ATTACHED' }));
     await h.detach(); // idempotent
   });
 
@@ -225,5 +225,8 @@ describe('supervisor lifecycle (sim, real workers)', () => {
     await refused({ backend: 'linux', machine: {} }, /options.machine must be/, 'machine');
     await refused({ warmWorkers: 1.5 }, /options.warmWorkers must be/, 'warmWorkers');
     await refused({ backendOptions: 'x' }, /options.backendOptions must be/, 'backendOptions');
+    await refused({ backendOptions: { faults: 'x' } }, /options.backendOptions.faults must be an array/, 'backendOptions.faults');
+    await refused({ backendOptions: { mapFaults: [5] } }, /options.backendOptions.mapFaults must be/, 'backendOptions.mapFaults');
+    await refused(null, /createSupervisor: options must be an object/, 'options');
   });
 });

@@ -45,6 +45,15 @@ describe('process-level behaviour', () => {
     expect(r.code).toBe(0);
   });
 
+  it('a supervisor left open does not hold the process: it exits by itself, warns once (PT_WARN_UNCLOSED) and the supervisor closed itself', async () => {
+    const r = await runChild([fixture('actors-unclosed')], 30_000);
+    expect(r.killed).toBe(false);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('attached\nexit devices=0 state=stopped\n');
+    expect(r.stderr.match(/PT_WARN_UNCLOSED/g)).toHaveLength(1);
+    expect(r.stderr).toContain('call `await supervisor.close()`');
+  });
+
   it('another thread drives the device from descriptor(): slow path, shared RAM BAR, waitSync IRQ', async () => {
     sup = await createSupervisor();
     const h = await sup.attach('0000:02:00.0');

@@ -92,12 +92,40 @@ describe('BarWindow accesses', () => {
     ['read32', -4, 4],
     ['read32', 2 ** 32, 4],
     ['read8', 1.5, 1],
-    ['read8', Number.NaN, 1],
   ] as const)('%s at %s is PT_ERR_OUT_OF_RANGE with context', (method, off, width) => {
     const { win } = open();
     const e = caught(() => win[method](off));
     expect(e.code).toBe('PT_ERR_OUT_OF_RANGE');
     expect(e.context).toMatchObject({ region: 2, width, sizeBytes: 0x8000 });
+  });
+
+  it.each([
+    ['read8', Number.NaN, 1, Number.NaN],
+    ['read32', 4n, 4, '4'],
+    ['read16', null, 2, null],
+    ['read64', '8', 8, '8'],
+  ] as const)('%s at %s (not a number) is PT_ERR_INVALID_ARGUMENT naming the parameter', (method, off, width, shown) => {
+    const { win } = open();
+    const e = caught(() => win[method](off as never));
+    expect(e.code).toBe('PT_ERR_INVALID_ARGUMENT');
+    expect(e.context).toMatchObject({ region: 2, width, param: 'offsetBytes', value: shown });
+  });
+
+  it('refuses write values that are not 32-bit integers (64-bit: bigints) with PT_ERR_INVALID_ARGUMENT; truncates the rest', () => {
+    const { win } = open();
+    for (const v of [1.5, Number.NaN, 2 ** 32, -(2 ** 31) - 1, Infinity, 7n, null, Symbol('v')]) {
+      expect(caught(() => win.write32(0, v as never))).toMatchObject({ code: 'PT_ERR_INVALID_ARGUMENT', context: { param: 'value' } });
+      expect(caught(() => win.write8(0, v as never))).toMatchObject({ code: 'PT_ERR_INVALID_ARGUMENT', context: { param: 'value' } });
+    }
+    for (const v of [1, 1.5, 2n ** 64n, -(2n ** 63n) - 1n]) {
+      expect(caught(() => win.write64(0, v as never))).toMatchObject({ code: 'PT_ERR_INVALID_ARGUMENT', context: { param: 'value' } });
+    }
+    win.write32(0, -1);
+    expect(win.read32(0)).toBe(0xffff_ffff);
+    win.write8(4, 0x1ff);
+    expect(win.read8(4)).toBe(0xff);
+    win.write64(8, -1n);
+    expect(win.read64(8)).toBe(2n ** 64n - 1n);
   });
 
   it('refuses writes out of range for each width', () => {

@@ -13,9 +13,17 @@
  * The device worker does not wait here itself: it hands the vectors to a
  * dedicated IRQ pump thread ({@link LinuxInterruptSource.pumpDescriptor} →
  * {@link createLinuxPumpSource} in src/actors/irq-pump.worker.ts), which blocks
- * in poll() (design §3). Eventfd numbers are process-wide, so the pump thread
- * polls the same fds; after the hand-off this source never reads them again
+ * in the kernel (design §3). Eventfd numbers are process-wide, so the pump thread
+ * waits on the same fds; after the hand-off this source never reads them again
  * (exactly one reader), and next() stays for direct callers (tests, benches).
+ *
+ * How the pump thread waits (the descriptor's `mode`): with one vector
+ * ('read'), a blocking read() of that eventfd: one system call per interrupt,
+ * the fewest instructions between the MSI and the IrqLine raise. Its wake-up is
+ * a count of {@link PUMP_WAKE_COUNT} written to the same eventfd (a counter,
+ * so it cannot be lost; the pump delivers the low 32 bits and returns on the
+ * high ones). With several vectors ('poll'), poll() on them plus the wake
+ * eventfd, then a read of each ready one.
  */
 import type { IrqSink, InterruptSource } from '../vfio/device-io-ops.js';
 import { IrqIndex } from '../vfio/device-io-ops.js';
@@ -23,13 +31,18 @@ import { PassthroughError } from '../errors.js';
 import { trace, traceEnabled } from '../trace.js';
 import { errnoError } from './errno.js';
 import { libc, type LibcBindings } from './libc.js';
-import { UringWatch } from './uring-watch.js';
+import { UringWatch, uringRequested } from './uring-watch.js';
 import { Libc, packPollfds } from './vfio-abi.js';
 
 /** Longest single async poll; next() re-polls after it, so closing never waits longer. */
 const ASYNC_POLL_SLICE_MS = 250;
-/** Up to this many vectors, nextSync tries a read of each eventfd before polling. */
+/** Up to this many vectors, nextSync tries a read of each eventfd before polling (not in a pump thread). */
 const READ_FIRST_MAX_VECTORS = 4;
+/**
+ * What a wake adds to a 'read'-mode pump's eventfd: 2^32, so the count read
+ * back splits into interrupts (low 32 bits) and wakes (high 32 bits).
+ */
+const PUMP_WAKE_COUNT = new Uint8Array([0, 0, 0, 0, 1, 0, 0, 0]);
 
 interface VectorEntry {
   index: number;
@@ -52,6 +65,11 @@ export interface LinuxIrqPumpDescriptor {
   wakeFd: number;
   /** One entry per enabled vector; `index` is the VFIO irq index (INTx is delivered as vector 0). */
   vectors: { fd: number; index: number; vector: number }[];
+  /**
+   * 'read': one vector, the pump blocks in read() on it and is woken through it;
+   * 'poll' (default): poll() on the vectors and `wakeFd`.
+   */
+  mode?: 'read' | 'poll';
 }
 
 /** Creates a non-blocking, close-on-exec eventfd. Throws PT_ERR_IRQ_SETUP-flavoured errno errors. */
@@ -70,6 +88,12 @@ export class LinuxInterruptSource implements InterruptSource {
   readonly #ownsWakeFd: boolean;
   /** Set by pumpDescriptor(): a pump thread reads the eventfds now, this source must not. */
   #handedOff = false;
+  /** The vector eventfd a 'read'-mode pump blocks on (wake() writes to it too), else -1. */
+  #pumpReadFd = -1;
+  /** Pump-thread side: no read-first before a wait (it finds nothing: the pump just drained). */
+  #pumpSide = false;
+  /** Pump-thread side, 'read' mode: the one vector and the fd's flags to restore on close. */
+  #blocking: { entry: VectorEntry; flags: number } | undefined;
   #entries: VectorEntry[] = [];
   /** io_uring completions for the vectors (no syscall per interrupt), when the kernel offers it. */
   #uring: UringWatch | undefined;
@@ -91,10 +115,12 @@ export class LinuxInterruptSource implements InterruptSource {
   /**
    * @param bdf the device (trace payloads)
    * @param opts `wakeFd`: use this existing wake eventfd (not closed by close())
-   *   instead of creating one — how a pump thread shares the device's wake path
+   *   instead of creating one — how a pump thread shares the device's wake path;
+   *   `pumpSide`: the source waits in a pump thread (no read-first before a wait)
    */
-  constructor(bdf: string, lc: LibcBindings = libc(), opts: { wakeFd?: number } = {}) {
+  constructor(bdf: string, lc: LibcBindings = libc(), opts: { wakeFd?: number; pumpSide?: boolean } = {}) {
     this.#lc = lc;
+    this.#pumpSide = opts.pumpSide ?? false;
     this.#bdf = bdf;
     this.#ownsWakeFd = opts.wakeFd === undefined;
     this.#wakeFd = opts.wakeFd ?? createEventfd(lc);
@@ -140,11 +166,32 @@ export class LinuxInterruptSource implements InterruptSource {
   pumpDescriptor(): LinuxIrqPumpDescriptor {
     this.#handedOff = true;
     this.#rebuild();
+    const mode = this.#entries.length === 1 && !uringRequested() ? 'read' : 'poll';
+    this.#pumpReadFd = mode === 'read' ? this.#entries[0]!.fd : -1;
     return {
       bdf: this.#bdf,
       wakeFd: this.#wakeFd,
       vectors: this.#entries.map((e) => ({ fd: e.fd, index: e.index, vector: e.vector })),
+      mode,
     };
+  }
+
+  /**
+   * Pump-thread side ({@link createLinuxPumpSource}): makes the one vector's
+   * eventfd blocking, so nextSync waits in read() on it (close() restores the
+   * flags). Throws PT_ERR_INVALID_STATE with other than one vector or with
+   * io_uring, errno errors when fcntl fails.
+   */
+  blockOnRead(): void {
+    if (this.#entries.length !== 1 || this.#uring !== undefined) {
+      throw new PassthroughError('PT_ERR_INVALID_STATE', 'a blocking-read wait needs exactly one vector and no io_uring', { bdf: this.#bdf, vectors: this.#entries.length });
+    }
+    const entry = this.#entries[0]!;
+    const flags = this.#lc.fcntlInt(entry.fd, Libc.F_GETFL, 0);
+    if (flags < 0 || this.#lc.fcntlInt(entry.fd, Libc.F_SETFL, flags & ~Libc.O_NONBLOCK) < 0) {
+      throw errnoError('fcntl(eventfd, F_SETFL)', this.#lc.errno(), { bdf: this.#bdf });
+    }
+    this.#blocking = { entry, flags };
   }
 
   /** True once {@link pumpDescriptor} handed the vectors to a pump thread. */
@@ -166,6 +213,8 @@ export class LinuxInterruptSource implements InterruptSource {
   }
 
   #rebuild(): void {
+    // The vectors change only while no pump runs; a later pump gets a new descriptor.
+    this.#pumpReadFd = -1;
     if (this.#uring !== undefined) {
       if (this.#asyncInFlight) this.#deferredRings.push(this.#uring);
       else this.#uring.close();
@@ -238,10 +287,17 @@ export class LinuxInterruptSource implements InterruptSource {
     return delivered;
   }
 
-  /** Blocking wait (poll) for up to `timeoutMs` (finite); returns the number of vectors delivered, 0 on timeout/wake/close. */
+  /**
+   * Blocking wait (poll) for up to `timeoutMs` (finite); returns the number of
+   * vectors delivered, 0 on timeout/wake/close. In a 'read'-mode pump source
+   * ({@link blockOnRead}) it is one blocking read() that only a wake or an
+   * interrupt ends, and `timeoutMs` does not apply.
+   */
   nextSync = (timeoutMs: number): number => {
     if (this.#closed) return 0;
     this.#assertReader();
+    const b = this.#blocking;
+    if (b !== undefined) return this.#readBlocking(b.entry);
     // poll() timeout: an infinite wait becomes slices (the wake fd ends it early).
     const t = Number.isFinite(timeoutMs) ? Math.max(0, Math.floor(timeoutMs)) : ASYNC_POLL_SLICE_MS;
     const u = this.#uring;
@@ -259,7 +315,7 @@ export class LinuxInterruptSource implements InterruptSource {
     }
     // Few vectors: try the (non-blocking) eventfds first. An interrupt that is already pending
     // then costs one read() instead of poll() + read().
-    if (this.#entries.length <= READ_FIRST_MAX_VECTORS) {
+    if (!this.#pumpSide && this.#entries.length <= READ_FIRST_MAX_VECTORS) {
       const n = this.#readFirst();
       if (n > 0) {
         this.#fastHits++;
@@ -274,6 +330,20 @@ export class LinuxInterruptSource implements InterruptSource {
     if (r <= 0 || this.#closed) return 0;
     return this.#drain(revents, entries);
   };
+
+  /**
+   * 'read' mode: one blocking read() (no timeout: the wake is a count on the
+   * same eventfd, which cannot be lost). Delivers once when the low 32 bits
+   * (interrupts) are non-zero; the high 32 bits count wakes.
+   */
+  #readBlocking(e: VectorEntry): number {
+    this.#polls++;
+    const s = this.#scratch;
+    if (this.#lc.read(e.fd, s, 8) !== 8 || this.#closed) return 0;
+    if ((s[0]! | s[1]! | s[2]! | s[3]!) === 0) return 0;
+    this.#deliver(e);
+    return 1;
+  }
 
   #readFirst(): number {
     let delivered = 0;
@@ -330,10 +400,11 @@ export class LinuxInterruptSource implements InterruptSource {
     });
   }
 
-  /** Wakes a pending wait (it returns 0). Idempotent. */
+  /** Wakes a pending wait (it returns 0), and the pump thread's read when it waits in 'read' mode. Idempotent. */
   wake(): void {
     if (this.#closed) return;
     this.#lc.write(this.#wakeFd, this.#one, 8);
+    if (this.#pumpReadFd >= 0) this.#lc.write(this.#pumpReadFd, PUMP_WAKE_COUNT, 8);
   }
 
   /** Stops the source; pending and later waits return 0. Does not close the vector fds (the device does). Idempotent. */
@@ -341,6 +412,12 @@ export class LinuxInterruptSource implements InterruptSource {
     if (this.#closed) return;
     this.wake();
     this.#closed = true;
+    this.#pumpReadFd = -1;
+    const b = this.#blocking;
+    if (b !== undefined) {
+      this.#blocking = undefined;
+      this.#lc.fcntlInt(b.entry.fd, Libc.F_SETFL, b.flags);
+    }
     if (this.#uring !== undefined) {
       if (this.#asyncInFlight) this.#deferredRings.push(this.#uring);
       else this.#uring.close();
@@ -354,15 +431,16 @@ export class LinuxInterruptSource implements InterruptSource {
  * Builds, in a pump thread, the blocking source over a descriptor taken by
  * {@link LinuxInterruptSource.pumpDescriptor} in the device worker: the same
  * eventfds and wake fd (process-wide numbers), every vector delivered to
- * `sink`. Its close() closes none of those fds (the device worker owns them and
- * closes them only after the pump thread has ended). Use its nextSync.
+ * `sink`, waiting as the descriptor's `mode` says. Its close() closes none of
+ * those fds (the device worker owns them and closes them only after the pump
+ * thread has ended); it restores a 'read'-mode eventfd's flags. Use its nextSync.
  * Throws PT_ERR_INVALID_ARGUMENT for a malformed descriptor.
  */
 export function createLinuxPumpSource(desc: LinuxIrqPumpDescriptor, sink: IrqSink, lc: LibcBindings = libc()): LinuxInterruptSource {
   if (!Number.isInteger(desc.wakeFd) || desc.wakeFd < 0 || !Array.isArray(desc.vectors)) {
     throw new PassthroughError('PT_ERR_INVALID_ARGUMENT', 'not a linux IRQ pump descriptor (needs wakeFd and vectors)', { bdf: desc.bdf });
   }
-  const source = new LinuxInterruptSource(desc.bdf, lc, { wakeFd: desc.wakeFd });
+  const source = new LinuxInterruptSource(desc.bdf, lc, { wakeFd: desc.wakeFd, pumpSide: true });
   // Contiguous runs per index, so the source (and its io_uring) is rebuilt once per run, not per vector.
   const sorted = [...desc.vectors].sort((a, b) => a.index - b.index || a.vector - b.vector);
   let i = 0;
@@ -374,5 +452,6 @@ export function createLinuxPumpSource(desc: LinuxIrqPumpDescriptor, sink: IrqSin
     source.addVectors(first.index, first.vector, fds, sink);
     i = j;
   }
+  if (desc.mode === 'read') source.blockOnRead();
   return source;
 }

@@ -2,7 +2,7 @@
  * libc through koffi, loaded lazily on first use so that importing the linux
  * backend on a machine without VFIO (or without koffi's native package) never
  * fails. Only the calls the VFIO backend needs: open, close, ioctl, mmap,
- * munmap, eventfd, poll, read, write, pread, pwrite.
+ * munmap, eventfd, fcntl, poll, read, write, pread, pwrite.
  *
  * Every function returns the raw libc result; callers read `errno()` right
  * after a failure (koffi saves errno per call on the calling thread).
@@ -34,6 +34,8 @@ export interface LibcBindings {
   mmap(lengthBytes: number, prot: number, flags: number, fd: number, offset: bigint): bigint;
   munmap(address: bigint, lengthBytes: number): number;
   eventfd(initval: number, flags: number): number;
+  /** fcntl with an integer argument (F_GETFL, F_SETFL). */
+  fcntlInt(fd: number, cmd: number, arg: number): number;
   /** `fds` is an array of struct pollfd (see packPollfds); revents are written back into it. */
   poll(fds: Uint8Array, count: number, timeoutMs: number): number;
   /** poll() on koffi's async worker; `done(result)` runs on this thread's event loop. */
@@ -92,6 +94,8 @@ export function libc(): LibcBindings {
   const mmap = lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t offset)');
   const munmap = lib.func('int munmap(void *addr, size_t len)');
   const eventfd = lib.func('int eventfd(unsigned int initval, int flags)');
+  // fcntl is variadic in libc, like ioctl.
+  const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');
   const poll = lib.func('int poll(void *fds, unsigned long nfds, int timeout)');
   // read/write are on the interrupt hot path: declared with an int result (the low half of the
   // ssize_t in the return register; every count passed here is far below 2^31) so koffi never
@@ -118,6 +122,7 @@ export function libc(): LibcBindings {
     // SAFETY: callers pass only addresses/lengths they got from mmap and drop every view first.
     munmap: (address, len) => munmap(address, len) as number,
     eventfd: (initval, flags) => eventfd(initval, flags) as number,
+    fcntlInt: (fd, cmd, arg) => fcntl(fd, cmd, 'int', arg) as number,
     // SAFETY: `fds` holds `count` struct pollfd (8 bytes each) and outlives the call.
     poll: (fds, count, timeoutMs) => poll(fds, count, timeoutMs) as number,
     pollAsync: (fds, count, timeoutMs, done) => poll.async(fds, count, timeoutMs, done),

@@ -27,6 +27,11 @@ const Uring = {
   CQE_F_MORE: 1 << 1,
 } as const;
 
+/** True when PCIPT_LINUX_IRQ_WAIT=io_uring asks for io_uring interrupt waits. */
+export function uringRequested(): boolean {
+  return process.env.PCIPT_LINUX_IRQ_WAIT === 'io_uring';
+}
+
 /** A vector eventfd to watch; `token` comes back with each completion. */
 export interface WatchedFd {
   fd: number;
@@ -88,7 +93,7 @@ export class UringWatch {
   static open(fds: readonly WatchedFd[], lc: LibcBindings = libc()): UringWatch | undefined {
     // Opt-in: in the TCG guest benchmarks it measured no faster than reading the eventfds
     // (the completion is posted by task_work in the waiter's context), so it is not the default.
-    if (process.env.PCIPT_LINUX_IRQ_WAIT !== 'io_uring') return undefined;
+    if (!uringRequested()) return undefined;
     const params = new Uint8Array(Uring.PARAMS_BYTES);
     const entries = Math.max(8, 1 << Math.ceil(Math.log2(Math.max(1, fds.length))));
     const ringFd = lc.ioUringSetup(entries, params);

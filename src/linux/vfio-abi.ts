@@ -91,6 +91,9 @@ export const Libc = {
   MAP_SHARED: 1,
   EFD_CLOEXEC: 0o2000000,
   EFD_NONBLOCK: 0o4000,
+  O_NONBLOCK: 0o4000,
+  F_GETFL: 3,
+  F_SETFL: 4,
   POLLIN: 1,
   MAP_FAILED: 0xffff_ffff_ffff_ffffn,
 } as const;

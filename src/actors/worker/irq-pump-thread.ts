@@ -60,7 +60,7 @@ export interface IrqPumpThread {
   /**
    * Sets the stop word, wakes the wait and resolves when the thread has
    * exited (terminating it after 5 s, which cannot happen while waits are
-   * finite). After it resolves no wait of the thread is pending, so the
+   * finite or, linux's single-vector read(), woken through their own eventfd). After it resolves no wait of the thread is pending, so the
    * device's fds may be closed. Idempotent.
    */
   stop(): Promise<void>;

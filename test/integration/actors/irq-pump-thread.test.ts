@@ -126,7 +126,11 @@ describe('device runtime with an IRQ pump thread', () => {
 
   it('a pump thread that dies faults the device with PT_ERR_WORKER_EXITED', async () => {
     const { rt, events, host } = await activate();
-    await threads[0]!.worker.terminate();
+    // A thread blocked in a native call ends only when the call returns (ecosystem facts §2.3):
+    // with one vector the pump blocks in read() on its eventfd, so wake it for the terminate to land.
+    const dying = threads[0]!.worker.terminate();
+    native!.src.wake();
+    await dying;
     await vi.waitFor(() => expect(events.some((e) => e.type === 'state' && e.state === 'faulted')).toBe(true));
     const faulted = events.find((e) => e.type === 'state' && e.state === 'faulted') as Extract<WorkerEvent, { type: 'state' }>;
     expect(faulted.cause).toMatchObject({ code: 'PT_ERR_WORKER_EXITED', context: { deviceId: 'd1', backend: 'linux' } });

@@ -10,6 +10,7 @@ import { PassthroughError } from '../../../src/errors.js';
 import { createDeviceControlBlock, IrqLine } from '../../../src/fastpath/index.js';
 import { createEventfd, createLinuxPumpSource, LinuxInterruptSource } from '../../../src/linux/interrupts.js';
 import { libc } from '../../../src/linux/libc.js';
+import { Libc } from '../../../src/linux/vfio-abi.js';
 import { IrqIndex } from '../../../src/vfio/device-io-ops.js';
 import { nextVectors, settledCounters } from '../../shared/irq.js';
 
@@ -74,6 +75,37 @@ describe('createLinuxPumpSource', () => {
     await expect(src.next()).rejects.toMatchObject({ code: 'PT_ERR_INVALID_STATE' });
   });
 
+  it("waits in 'read' mode with one vector: a blocking read of its eventfd, woken through that eventfd", () => {
+    const { src, fds, raise } = device(1);
+    const desc = src.pumpDescriptor();
+    expect(desc.mode).toBe('read');
+    const got: number[] = [];
+    const pumpSrc = createLinuxPumpSource(desc, { deliver: (v) => got.push(v) });
+    const flags = () => libc().fcntlInt(fds[0]!, Libc.F_GETFL, 0);
+    expect(flags() & Libc.O_NONBLOCK).toBe(0);
+    raise(0);
+    raise(0);
+    expect(pumpSrc.nextSync!(1000)).toBe(1); // two signals before the read: one delivery (eventfd counts coalesce)
+    expect(got).toEqual([0]);
+    src.wake(); // the device worker's wake: a count of 2^32 on the vector's eventfd
+    expect(pumpSrc.nextSync!(1000)).toBe(0);
+    expect(got).toEqual([0]);
+    raise(0);
+    src.wake();
+    expect(pumpSrc.nextSync!(1000)).toBe(1); // an interrupt merged with a wake is still delivered
+    expect(got).toEqual([0, 0]);
+    pumpSrc.close();
+    expect(flags() & Libc.O_NONBLOCK).toBe(Libc.O_NONBLOCK); // the device's fd is non-blocking again
+  });
+
+  it("uses 'poll' mode with several vectors, and a wake then only goes to the wake eventfd", () => {
+    const { src, fds } = device(2);
+    const desc = src.pumpDescriptor();
+    expect(desc.mode).toBe('poll');
+    src.wake();
+    for (const fd of fds) expect(libc().read(fd, new Uint8Array(8), 8)).toBe(-1); // EAGAIN: nothing written
+  });
+
   it('rejects a malformed descriptor', () => {
     expect(() => createLinuxPumpSource({ bdf: 'x', wakeFd: -1, vectors: [] }, { deliver() {} })).toThrow(
       expect.objectContaining({ code: 'PT_ERR_INVALID_ARGUMENT' }),
@@ -116,8 +148,21 @@ describe('IRQ pump thread (linux eventfds)', () => {
     await thread.stop(); // idempotent
   });
 
+  it('stop() while the thread is blocked in read() on its one vector returns promptly and is not a fault', async () => {
+    const { src, fds } = device(1);
+    const { thread, line, faults } = await pump(src, 30_000);
+    const seq = line.seq;
+    libc().write(fds[0]!, one, 8);
+    expect(nextVectors(line, seq)).toEqual([0]); // it waits and delivers in 'read' mode
+    await thread.stop();
+    expect(await thread.exited).toBe(0);
+    expect(faults).toEqual([]);
+    expect(libc().write(fds[0]!, one, 8)).toBe(8); // still open
+  });
+
   it('a pump thread that ends without being stopped is reported as PT_ERR_WORKER_EXITED, once', async () => {
-    const { src } = device(1);
+    // Two vectors: the thread waits in poll() slices of 20 ms, so terminate() lands within one.
+    const { src } = device(2);
     const { thread, faults } = await pump(src, 20);
     await thread.worker.terminate();
     await thread.exited;

@@ -2,18 +2,21 @@
  * IRQ pump thread entry (compiled to dist/src/actors/worker/irq-pump.worker.js;
  * spawned by a device worker through irq-pump-thread.ts, never directly).
  *
- * Blocks in the backend's native interrupt wait (linux: poll() on the vectors'
- * eventfds plus the wake eventfd; iokit: mach_msg on its notification port
- * after arming WaitInterrupt; design §3) and raises each delivered vector
+ * Blocks in the backend's native interrupt wait (linux: a blocking read() of a
+ * single vector's eventfd, or poll() on several vectors' eventfds plus the
+ * wake eventfd; iokit: mach_msg on its notification port after arming
+ * WaitInterrupt; design §3) and raises each delivered vector
  * on the device's IrqLine, which lives in the control block shared with the
  * embedder, so an interrupt reaches an IrqLine.waitSync without passing
  * through the device worker's event loop.
  *
  * workerData: {@link IrqPumpWorkerData}. Stop protocol: the device worker sets
- * stop word 0 to 1 and then wakes the source (linux: the wake fd; iokit: a
- * message to the reported wake port); the loop
+ * stop word 0 to 1 and then wakes the source (linux: the wake fd, and the
+ * vector's eventfd in 'read' mode; iokit: a message to the reported wake port); the loop
  * checks the word after every wait, so stop is seen within one wait. Every
- * wait is finite (`waitSliceMs`), so even a lost wake ends the thread.
+ * wait is finite (`waitSliceMs`), so even a lost wake ends the thread, except
+ * linux's single-vector read(), whose wake is a count written to that eventfd:
+ * a counter, which no wake can miss.
  *
  * Messages to the device worker: `{type:'running', wakePort?}` once the source
  * is built (`wakePort`, iokit: the mach port whose message ends the wait),
@@ -27,6 +30,7 @@ import { PassthroughError, toPassthroughError, type SerializedError } from '../.
 import { IrqLine } from '../../fastpath/index.js';
 import { traceChannel } from '../../trace.js';
 import { irqSinkFor } from './irq-pump.js';
+import { irqHopRecorder } from './irq-hops.js';
 import { createIrqPumpSource } from '../../backends/index.js';
 
 /** What a device worker passes to the pump thread. Structured-cloneable. */
@@ -63,7 +67,10 @@ try {
       post({ type: 'trace', name: 'pcipt:irq:deliver', payload: { ...(payload as Record<string, unknown>) } }),
     );
   }
-  const source = await createIrqPumpSource(data.descriptor, irqSinkFor(new IrqLine(data.control)));
+  const lineSink = irqSinkFor(new IrqLine(data.control));
+  // PCIPT_IRQ_HOPS: per-delivery timestamps for bench/vm-msi.ts (irq-hops.ts); the plain sink otherwise.
+  const hops = irqHopRecorder(lineSink);
+  const source = await createIrqPumpSource(data.descriptor, hops?.sink ?? lineSink);
   const nextSync = source.nextSync;
   if (nextSync === undefined) {
     throw new PassthroughError('PT_ERR_NOT_SUPPORTED', 'this interrupt source has no blocking wait', { backend: data.descriptor.backend });
@@ -75,6 +82,7 @@ try {
     while (Atomics.load(stop, 0) === 0) nextSync.call(source, data.waitSliceMs);
   } finally {
     source.close();
+    hops?.flush();
   }
 } catch (e) {
   post({ type: 'error', error: toPassthroughError(e, { where: 'irq-pump-thread', backend: data.descriptor.backend }).toJSON() });

@@ -57,6 +57,8 @@ export interface BenchReport {
   ratios?: BenchRatio[];
   /** Cross-thread suites: events that never arrived within the wait timeout (should be 0). */
   lostEvents?: number;
+  /** Lines the CLI prints under the suite's table (e.g. the scale suite's memory breakdown). */
+  notes?: string[];
 }
 
 /**

@@ -137,6 +137,7 @@ export const BENCH_REPORT_SCHEMA: JsonSchema = obj(
         ['label', 'value', 'target', 'ok'],
       ),
     },
+    notes: { type: 'array', items: str },
   },
   ['suite', 'machine', 'results'],
   true,

@@ -149,9 +149,11 @@ function printReport(ctx: CommandContext, report: BenchReport): void {
     out(`  ${line}`);
   }
   // Suite-specific figures beyond the shared schema (scale: devices, lost IRQs, RSS per device, …).
-  const known = new Set(['suite', 'machine', 'results', 'ratios']);
+  const known = new Set(['suite', 'machine', 'results', 'ratios', 'notes']);
   const extras = Object.entries(report).filter(([k, v]) => !known.has(k) && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'));
-  if (extras.length > 0) out(`  ${extras.map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : String(v)}`).join(' · ')}`);
+  const extra = (k: string, v: unknown) => (k.endsWith('Bytes') && typeof v === 'number' ? `${(v / 2 ** 20).toFixed(2)} MiB` : typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : String(v));
+  if (extras.length > 0) out(`  ${extras.map(([k, v]) => `${k} ${extra(k, v)}`).join(' · ')}`);
+  for (const line of report.notes ?? []) out(`  ${line}`);
   const ratios = report.ratios ?? [];
   if (ratios.length > 0) {
     out();

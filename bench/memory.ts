@@ -1,8 +1,8 @@
 /**
  * Memory of device workers, for the scale suite: RSS per worker of a bare
  * worker and of a device worker at each stage (modules loaded, backend
- * loaded), measured in the same process as the attached devices, plus a
- * heap probe that says where a worker's memory goes.
+ * loaded, device attached), plus a heap probe that says where a worker's
+ * memory goes.
  *
  * RSS is process-wide, so a stage is measured as the RSS growth while k
  * workers of that kind start, in a child process where nothing else runs
@@ -16,16 +16,31 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { createSupervisor } from '../src/actors/supervisor/supervisor.js';
 import { DEVICE_WORKER_RESOURCE_LIMITS, spawnWorker, type DeviceWorker } from '../src/actors/supervisor/workers.js';
+import { sriovLayout, sriovMachine } from '../src/sim/sriov.js';
 import { benchWorkerUrl } from './worker-url.js';
 
 const execFileAsync = promisify(execFile);
 
-/** A stage's RSS per worker, one figure per round (bytes). */
+/** Boot stages of a device, and the bare worker they are compared with. */
+export type MemoryStage = 'bare' | 'modules' | 'backend' | 'attached';
+
+/** A stage's RSS per worker (bytes), one figure per round: fresh, and settled. */
 export interface StageRss {
-  stage: 'bare' | 'modules' | 'backend';
-  rssPerWorkerBytes: number[];
+  stage: MemoryStage;
+  /** Right after the workers started (300 ms of settling). */
+  freshBytes: number[];
+  /** After {@link kSettledAfterMs} idle: V8's memory reducer has given back what it will. */
+  settledBytes: number[];
 }
+
+/**
+ * How long a stage idles before its settled figure: V8's memory reducer
+ * starts some seconds after an isolate goes idle (measured here: a worker's
+ * RSS holds for ~6 s, then drops by a third within ~20 s).
+ */
+export const kSettledAfterMs = 20_000;
 
 /** What the heap probe reports of one worker (bytes). */
 export interface HeapProbe {
@@ -45,10 +60,16 @@ export async function settle(): Promise<void> {
   }
 }
 
-/** RSS growth per worker while `count` workers of `stage` start (they stay up until measured). */
-export async function stageRss(stage: StageRss['stage'], count: number): Promise<number> {
+/**
+ * RSS growth per worker while `count` workers of `stage` start (and, for
+ * `attached`, each gets a device: VFs of a one-PF SR-IOV adapter, attached
+ * through a supervisor created beforehand), fresh and after `settledAfterMs`.
+ */
+export async function stageRss(stage: MemoryStage, count: number, settledAfterMs: number): Promise<{ freshBytes: number; settledBytes: number }> {
   const bare: Worker[] = [];
   const device: DeviceWorker[] = [];
+  const adapter = { physicalFunctions: 1, vfsPerPf: count, options: { vectors: 64, ramBarBytes: 16384 } };
+  const sup = stage === 'attached' ? await createSupervisor({ machine: sriovMachine(adapter), presenceCheckMs: 0, callTimeoutMs: 20_000 }) : undefined;
   try {
     await settle();
     const before = process.memoryUsage.rss();
@@ -57,6 +78,8 @@ export async function stageRss(stage: StageRss['stage'], count: number): Promise
         const w = new Worker(benchWorkerUrl('bare-worker'));
         bare.push(w);
         await once(w, 'message');
+      } else if (stage === 'attached') {
+        await sup!.attach(sriovLayout(adapter)[0]!.vfs[i]!);
       } else {
         const d = spawnWorker({ callTimeoutMs: 20_000, preload: stage === 'backend' ? ['sim'] : [] });
         device.push(d);
@@ -64,31 +87,36 @@ export async function stageRss(stage: StageRss['stage'], count: number): Promise
       }
     }
     await settle();
-    return Math.round((process.memoryUsage.rss() - before) / count);
+    const freshBytes = Math.round((process.memoryUsage.rss() - before) / count);
+    await new Promise((resolve) => setTimeout(resolve, settledAfterMs));
+    const settledBytes = Math.round((process.memoryUsage.rss() - before) / count);
+    return { freshBytes, settledBytes };
   } finally {
-    await Promise.all([...bare.map((w) => w.terminate()), ...device.map((d) => d.terminate())]);
+    await Promise.all([...bare.map((w) => w.terminate()), ...device.map((d) => d.terminate()), sup?.close()]);
   }
 }
 
 /**
- * RSS per worker of each stage, `rounds` rounds of `perRound` workers, the
- * stages interleaved round by round. Each measurement runs in a child
- * process of its own (memory-child.ts): nothing else there allocates or
- * frees meanwhile, so the growth is the workers' alone.
+ * RSS per worker of each stage, `rounds` rounds of `perRound` workers. Each
+ * measurement runs in a child process of its own (memory-child.ts), all of
+ * them at once: RSS is per process, so nothing else allocates or frees in
+ * the process measured, and workers of every stage age alike.
  */
-export async function measureStages(rounds: number, perRound: number): Promise<StageRss[]> {
-  const stages: StageRss[] = [
-    { stage: 'bare', rssPerWorkerBytes: [] },
-    { stage: 'modules', rssPerWorkerBytes: [] },
-    { stage: 'backend', rssPerWorkerBytes: [] },
-  ];
+export async function measureStages(rounds: number, perRound: number, settledAfterMs = kSettledAfterMs, onStage?: (done: number, of: number) => void): Promise<StageRss[]> {
+  const names: MemoryStage[] = ['bare', 'modules', 'backend', 'attached'];
+  const stages: StageRss[] = names.map((stage) => ({ stage, freshBytes: [], settledBytes: [] }));
   const child = fileURLToPath(benchWorkerUrl('memory-child'));
-  for (let r = 0; r < rounds; r++) {
-    for (const s of stages) {
-      const { stdout } = await execFileAsync(process.execPath, [child, s.stage, String(perRound)], { timeout: 120_000 });
-      s.rssPerWorkerBytes.push(Number(JSON.parse(stdout).rssPerWorkerBytes));
-    }
-  }
+  let done = 0;
+  const runs = stages.flatMap((s) =>
+    Array.from({ length: rounds }, async (_, r) => {
+      const { stdout } = await execFileAsync(process.execPath, [child, s.stage, String(perRound), String(settledAfterMs)], { timeout: 300_000 });
+      const got = JSON.parse(stdout) as { freshBytes: number; settledBytes: number };
+      s.freshBytes[r] = got.freshBytes;
+      s.settledBytes[r] = got.settledBytes;
+      onStage?.(++done, rounds * stages.length);
+    }),
+  );
+  await Promise.all(runs);
   return stages;
 }
 

@@ -41,24 +41,42 @@ export interface BenchRunInfo {
  */
 export const ALL_SUITE_BUDGET_MS = 4000;
 
-/** How long a suite may run before the CLI gives up on it (it may be wedged on a dead worker). */
+/**
+ * How long a suite may go without reporting progress before the CLI gives up
+ * on it (it may be wedged on a dead worker). Every progress report starts the
+ * wait again, so a long suite on a slow machine (1,024 devices to attach) is
+ * not cut off while it advances.
+ */
 export function suiteDeadlineMs(durationMs: number | undefined): number {
   return Math.max(180_000, 15 * (durationMs ?? 10_000));
 }
 
-/** Rejects with PT_ERR_TIMEOUT when `work` has not settled after `deadlineMs`. */
-async function withDeadline<T>(suite: string, work: Promise<T>, deadlineMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () => reject(new PassthroughError('PT_ERR_TIMEOUT', `bench suite ${suite} did not finish within ${deadlineMs} ms`, { suite, timeoutMs: deadlineMs })),
-      deadlineMs,
+/** A deadline that {@link StallDeadline.touch} pushes back; rejects with PT_ERR_TIMEOUT once it passes. */
+class StallDeadline {
+  readonly expired: Promise<never>;
+  #timer: NodeJS.Timeout | undefined;
+  #reject!: (e: unknown) => void;
+  readonly #suite: string;
+  readonly #ms: number;
+
+  constructor(suite: string, ms: number) {
+    this.#suite = suite;
+    this.#ms = ms;
+    this.expired = new Promise<never>((_resolve, reject) => (this.#reject = reject));
+    this.expired.catch(() => {});
+    this.touch();
+  }
+
+  touch(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(
+      () => this.#reject(new PassthroughError('PT_ERR_TIMEOUT', `bench suite ${this.#suite} made no progress for ${this.#ms} ms`, { suite: this.#suite, timeoutMs: this.#ms })),
+      this.#ms,
     );
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
   }
 }
 
@@ -84,17 +102,21 @@ export async function benchCommand(ctx: CommandContext, suite: SuiteName | 'all'
     for (const [i, name] of names.entries()) {
       progress.update(i / names.length, name);
       const durationMs = opts.durationMs ?? (suite === 'all' ? ALL_SUITE_BUDGET_MS : undefined);
-      const report = await withDeadline(
-        name,
-        runSuite(name, {
+      const deadline = new StallDeadline(name, suiteDeadlineMs(durationMs));
+      try {
+        const work = runSuite(name, {
           ...(durationMs === undefined ? {} : { durationMs }),
           devices: opts.devices,
           retainSamples: needsSamples(outputs),
-          onProgress: (fraction, label) => progress.update((i + fraction) / names.length, `${name}: ${label}`),
-        }),
-        suiteDeadlineMs(durationMs),
-      );
-      reports.push(report);
+          onProgress: (fraction, label) => {
+            deadline.touch();
+            progress.update((i + fraction) / names.length, `${name}: ${label}`);
+          },
+        });
+        reports.push(await Promise.race([work, deadline.expired]));
+      } finally {
+        deadline.clear();
+      }
     }
     progress.update(1, 'done');
   } finally {

@@ -56,7 +56,7 @@ describe('bench', () => {
     expect(doc.suites.map((s) => s.suite)).toEqual(['mmio', 'irq', 'config', 'attach', 'scale']);
     expect(doc.suites.every((s) => s.results.length > 0)).toBe(true);
     expect(doc.suites[4]).toMatchObject({ attached: 8, lost: 0 });
-  });
+  }, 180_000);
 
   it('--plot PNG of the requested size, --csv, --samples and --html from one run, plus the table', async () => {
     const files = { png: join(tmp, 'irq.png'), csv: join(tmp, 'irq.csv'), samples: join(tmp, 'irq-samples.csv'), html: join(tmp, 'irq.html') };

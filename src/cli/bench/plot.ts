@@ -186,7 +186,7 @@ function panelSpec(panel: PlotPanel, widthPx: number, heightPx: number): Record<
     });
   }
   const r = panel.ratio;
-  const spread = r === undefined ? '' : spreadText(r);
+  const spread = r === undefined ? '' : spreadText(r, true);
   const verdict = r === undefined ? undefined : `${ratioText(r.value)}${spread === '' ? '' : ` [${spread}]`} (target ${r.target.kind === 'max' ? '≤' : '≥'} ${r.target.value}×)  ${verdictText(r)}`;
   return {
     title: {

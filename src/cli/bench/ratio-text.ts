@@ -11,12 +11,13 @@ export function ratioText(value: number): string {
   return `${value >= 1000 ? Math.round(value) : value.toPrecision(3)}×`;
 }
 
-/** `min–median–max× (n rounds)`, or '' without a spread. */
-export function spreadText(r: BenchRatio): string {
+/** `min–median–max× (n rounds)` (without the count when `short`), or '' without a spread. */
+export function spreadText(r: BenchRatio, short = false): string {
   const s = r.spread;
   if (s === undefined) return '';
   const f = (x: number) => (x >= 1000 ? String(Math.round(x)) : x.toPrecision(3));
-  return `${f(s.min)}–${f(s.median)}–${f(s.max)}× (${s.rounds} round${s.rounds === 1 ? '' : 's'})`;
+  const range = `${f(s.min)}–${f(s.median)}–${f(s.max)}×`;
+  return short ? range : `${range} (${s.rounds} round${s.rounds === 1 ? '' : 's'})`;
 }
 
 /** `PASS` / `MISS`, and what decided it when the median of the rounds did. */

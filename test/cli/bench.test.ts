@@ -145,6 +145,15 @@ describe('bench', () => {
     }
   });
 
+  it('--devices past 2048 (8 PFs × 256 VFs) is a usage error before any suite runs, under all too', async () => {
+    for (const suite of ['scale', 'all']) {
+      const run = await runCli(['bench', suite, '--devices', '2049']);
+      expect(run.code, suite).toBe(2);
+      expect(run.stderr).toMatch(/--devices takes at most 2048 \(8 physical functions × 256 VFs; got 2049\)/);
+      expect(run.stdout).toBe(''); // nothing ran
+    }
+  });
+
   it('a plot that cannot be drawn at the asked size fails after the run without losing it: the table, the CSV, exit 2', async () => {
     const csv = join(tmp, 'kept.csv');
     const run = await runCli(['bench', 'mmio', '--duration-ms', '300', '--plot', join(tmp, 'small.png'), '--plot-width', '800', '--plot-height', '200', '--csv', csv], {}, 120_000);

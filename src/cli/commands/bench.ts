@@ -17,7 +17,7 @@ import { formatNs, formatOps, renderTable } from '../table.js';
 import type { CommandContext } from '../context.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import { checkOutputs, needsSamples, planOutputs, writeOutputs, type BenchOutputOptions } from '../bench/outputs.js';
-import { SUITE_ORDER, runSuite, type SuiteName } from '../bench/suites.js';
+import { SUITE_ORDER, checkSuiteOptions, runSuite, type SuiteName } from '../bench/suites.js';
 import { ratioText, spreadText, verdictText } from '../bench/ratio-text.js';
 
 /** Options of bench (from commander). */
@@ -92,6 +92,7 @@ export async function benchCommand(ctx: CommandContext, suite: SuiteName | 'all'
   const outputs = planOutputs(opts);
   await checkOutputs(outputs);
   const names = suite === 'all' ? SUITE_ORDER : [suite];
+  checkSuiteOptions(names, opts);
   const progress = createProgress(output.streams.stderr, {
     enabled: progressEnabled(output.streams.stderr, output.streams.env, output.json),
     title: 'bench',

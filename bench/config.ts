@@ -73,6 +73,7 @@ export async function runConfigSuite(opts: ConfigSuiteOptions = {}): Promise<Ben
       ['baseline.atomics.pingpong.spin', []],
       ['rpc.comlink.call', []],
     ]);
+    const rounds = new Map<string, number[][]>([...samples.keys()].map((k) => [k, []]));
     const slice = durationMs / kRounds / 5;
     const switchServer = async (mode: 'serve:async' | 'serve:blocking') => {
       const serving = once(worker, 'message');
@@ -89,6 +90,7 @@ export async function runConfigSuite(opts: ConfigSuiteOptions = {}): Promise<Ben
         rounds: 1,
       });
       samples.get(name)!.push(...got.get(name)!);
+      rounds.get(name)!.push(got.get(name)!);
       opts.onProgress?.(++step / total, name);
     };
     for (let round = 0; round < kRounds; round++) {
@@ -120,14 +122,14 @@ export async function runConfigSuite(opts: ConfigSuiteOptions = {}): Promise<Ben
     const results = [...samples].map(([name, ns]) => resultFromLatencies(name, ns, retain, kBatch));
     const report: BenchReport = { suite: 'config', machine: machineInfo(), results };
     report.ratios = [
-      targetRatio(report, 'config.read32', 'baseline.atomics.pingpong', 'p50', 'max', 1.3),
+      targetRatio(report, 'config.read32', 'baseline.atomics.pingpong', 'p50', 'max', 1.3, rounds),
       // Like for like: the raw round trip with the same client spin before parking.
       // It notifies on every request and its server parks at once, so the
       // mailbox (waiter counts, a short server spin) can beat it: < 1 is fine.
-      targetRatio(report, 'config.read32', 'baseline.atomics.pingpong.spin', 'p50', 'max', 1.3),
-      targetRatio(report, 'config.read32', 'rpc.comlink.call', 'p50', 'min', 1.5),
-      targetRatio(report, 'config.read32.blocking', 'baseline.atomics.pingpong', 'p50', 'max', 1.3),
-      targetRatio(report, 'config.read32.blocking', 'rpc.comlink.call', 'p50', 'min', 1.5),
+      targetRatio(report, 'config.read32', 'baseline.atomics.pingpong.spin', 'p50', 'max', 1.3, rounds),
+      targetRatio(report, 'config.read32', 'rpc.comlink.call', 'p50', 'min', 1.5, rounds),
+      targetRatio(report, 'config.read32.blocking', 'baseline.atomics.pingpong', 'p50', 'max', 1.3, rounds),
+      targetRatio(report, 'config.read32.blocking', 'rpc.comlink.call', 'p50', 'min', 1.5, rounds),
     ];
     return report;
   } finally {

@@ -136,9 +136,10 @@ export async function runIrqSuite(opts: SuiteOptions = {}): Promise<BenchReport>
     const results = [...samples].map(([name, ns]) => resultFromLatencies(name, ns, retain));
     const report: BenchReport = { suite: 'irq', machine: machineInfo(), results };
     report.ratios = [
-      targetRatio(report, 'irq.deliver', 'baseline.atomics.wait-notify', 'p50', 'max', 1.25),
-      targetRatio(report, 'irq.deliver', 'baseline.atomics.wait-notify', 'p99', 'max', 2),
-      targetRatio(report, 'irq.deliver.spin', 'baseline.spin', 'p50', 'max', 2),
+      targetRatio(report, 'irq.deliver', 'baseline.atomics.wait-notify', 'p50', 'max', 1.25, samples.rounds),
+      targetRatio(report, 'irq.deliver', 'baseline.atomics.wait-notify', 'p99', 'max', 2, samples.rounds),
+      targetRatio(report, 'irq.deliver.spin', 'baseline.spin', 'p50', 'max', 1.5, samples.rounds),
+      targetRatio(report, 'irq.deliver.spin', 'baseline.spin', 'p99', 'max', 2, samples.rounds),
     ];
     report.lostEvents = lost;
     return report;

@@ -57,9 +57,24 @@ export interface BenchReport {
   ratios?: BenchRatio[];
   /** Cross-thread suites: events that never arrived within the wait timeout (should be 0). */
   lostEvents?: number;
+  /** Lines the CLI prints under the suite's table (e.g. the scale suite's memory breakdown). */
+  notes?: string[];
 }
 
-/** A ratio of two results' statistics, with its target. */
+/**
+ * How a ratio varies over the rounds of one run: the ratio computed from
+ * each round's own samples (path and baseline of the same round, so the
+ * same machine load), then the minimum, median and maximum of those.
+ */
+export interface RatioSpread {
+  min: number;
+  median: number;
+  max: number;
+  /** Rounds the spread is over. */
+  rounds: number;
+}
+
+/** A ratio of two results' statistics (or two other measured figures), with its target. */
 export interface BenchRatio {
   /** e.g. `bar.read32 / baseline.atomics.load32 (p50)`. */
   label: string;
@@ -69,11 +84,27 @@ export interface BenchRatio {
   baseline?: string;
   /** The statistic compared. */
   stat?: keyof LatencyNs;
+  /** The ratio over every sample of the run (all rounds pooled). */
   value: number;
+  /** The path's figure the pooled ratio is made of (`unit`: ns per operation unless said otherwise). */
+  pathValue?: number;
+  /** The baseline's figure, measured in the same run. */
+  baselineValue?: number;
+  /** Unit of pathValue and baselineValue: `ns` (latency) or `bytes` (memory). */
+  unit?: 'ns' | 'bytes';
+  /** The ratio per round: min, median, max (when the suite ran rounds). */
+  spread?: RatioSpread;
   /** The value must be ≤ target (`max`) or ≥ target (`min`). */
   target: { kind: 'max' | 'min'; value: number };
+  /**
+   * The verdict: the MEDIAN of the per-round ratios against the target when
+   * there is a spread (so no single noisy round decides), else the pooled value.
+   */
   ok: boolean;
 }
+
+/** Each task's samples (ns per operation) split by round, in round order. */
+export type RoundSamples = ReadonlyMap<string, readonly (readonly number[])[]>;
 
 /** Options every suite takes. */
 export interface SuiteOptions {
@@ -172,9 +203,30 @@ export function ratio(report: BenchReport, a: string, b: string, stat: keyof Lat
   return resultByName(report, a).latencyNs[stat] / resultByName(report, b).latencyNs[stat];
 }
 
+/** A statistic of unsorted samples. */
+function statOf(samples: readonly number[], stat: keyof LatencyNs): number {
+  return resultFromLatencies('', samples).latencyNs[stat];
+}
+
+/** Min, median and max of the finite values (undefined when there are none). */
+export function spreadOf(values: readonly number[]): RatioSpread | undefined {
+  const v = values.filter((x) => Number.isFinite(x)).sort((x, y) => x - y);
+  if (v.length === 0) return undefined;
+  const mid = v.length >> 1;
+  const median = v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  return { min: v[0]!, median, max: v[v.length - 1]!, rounds: v.length };
+}
+
+/** Whether `value` meets a target. */
+function meets(kind: 'max' | 'min', value: number, target: number): boolean {
+  return kind === 'max' ? value <= target : value >= target;
+}
+
 /**
  * Builds a ratio entry. kind 'max': `a/b` must be ≤ target (a is the slower
  * path); kind 'min': `b/a` must be ≥ target (a is that many times faster than b).
+ * With `rounds` (each task's samples per round), the ratio is also computed
+ * round by round: its spread is reported and its median decides the verdict.
  */
 export function targetRatio(
   report: BenchReport,
@@ -183,8 +235,72 @@ export function targetRatio(
   stat: keyof LatencyNs,
   kind: 'max' | 'min',
   target: number,
+  rounds?: RoundSamples,
 ): BenchRatio {
   const value = kind === 'max' ? ratio(report, a, b, stat) : ratio(report, b, a, stat);
   const label = kind === 'max' ? `${a} / ${b} (${stat})` : `${b} / ${a} (${stat}, speed-up)`;
-  return { label, path: a, baseline: b, stat, value, target: { kind, value: target }, ok: kind === 'max' ? value <= target : value >= target };
+  const out: BenchRatio = {
+    label,
+    path: a,
+    baseline: b,
+    stat,
+    value,
+    pathValue: resultByName(report, a).latencyNs[stat],
+    baselineValue: resultByName(report, b).latencyNs[stat],
+    unit: 'ns',
+    target: { kind, value: target },
+    ok: meets(kind, value, target),
+  };
+  const ra = rounds?.get(a);
+  const rb = rounds?.get(b);
+  if (ra !== undefined && rb !== undefined) {
+    const perRound: number[] = [];
+    for (let i = 0; i < Math.min(ra.length, rb.length); i++) {
+      if (ra[i]!.length === 0 || rb[i]!.length === 0) continue;
+      const x = statOf(ra[i]!, stat);
+      const y = statOf(rb[i]!, stat);
+      perRound.push(kind === 'max' ? x / y : y / x);
+    }
+    const spread = spreadOf(perRound);
+    if (spread !== undefined) {
+      out.spread = spread;
+      out.ok = meets(kind, spread.median, target);
+    }
+  }
+  return out;
+}
+
+/**
+ * A ratio of two figures that are not latency results (e.g. memory), with
+ * the spread of the per-round ratios when given (the verdict then follows their median).
+ */
+export function figureRatio(opts: {
+  label: string;
+  path: string;
+  baseline: string;
+  pathValue: number;
+  baselineValue: number;
+  unit: 'ns' | 'bytes';
+  kind: 'max' | 'min';
+  target: number;
+  perRound?: readonly number[];
+}): BenchRatio {
+  const value = opts.kind === 'max' ? opts.pathValue / opts.baselineValue : opts.baselineValue / opts.pathValue;
+  const out: BenchRatio = {
+    label: opts.label,
+    path: opts.path,
+    baseline: opts.baseline,
+    value,
+    pathValue: opts.pathValue,
+    baselineValue: opts.baselineValue,
+    unit: opts.unit,
+    target: { kind: opts.kind, value: opts.target },
+    ok: meets(opts.kind, value, opts.target),
+  };
+  const spread = opts.perRound === undefined ? undefined : spreadOf(opts.perRound);
+  if (spread !== undefined) {
+    out.spread = spread;
+    out.ok = meets(opts.kind, spread.median, opts.target);
+  }
+  return out;
 }

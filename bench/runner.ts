@@ -30,12 +30,22 @@ export interface RunnerOptions {
   progressSpan?: [start: number, width: number];
 }
 
+/**
+ * Each task's per-operation latencies in ns (all rounds), plus `rounds`: the
+ * same samples split by round, for the per-round ratio spread.
+ */
+export class InterleavedSamples extends Map<string, number[]> {
+  /** Task name → one array of samples per round. */
+  readonly rounds = new Map<string, number[][]>();
+}
+
 /** Runs `tasks` and returns each one's per-operation latencies in ns. */
-export async function runInterleaved(tasks: RunnerTask[], opts: RunnerOptions): Promise<Map<string, number[]>> {
+export async function runInterleaved(tasks: RunnerTask[], opts: RunnerOptions): Promise<InterleavedSamples> {
   const rounds = opts.rounds ?? 4;
   const perTaskMs = opts.durationMs / rounds / tasks.length;
   const [start, width] = opts.progressSpan ?? [0, 1];
-  const out = new Map<string, number[]>(tasks.map((t) => [t.name, []]));
+  const out = new InterleavedSamples(tasks.map((t) => [t.name, []]));
+  for (const t of tasks) out.rounds.set(t.name, []);
   let step = 0;
   for (let round = 0; round < rounds; round++) {
     for (const t of tasks) {
@@ -53,7 +63,10 @@ export async function runInterleaved(tasks: RunnerTask[], opts: RunnerOptions): 
       if (res.state !== 'completed') throw new Error(`bench task ${t.name}: ${res.state}`);
       const k = 1e6 / (t.batch ?? 1);
       const dst = out.get(t.name)!;
-      for (const ms of res.latency.samples ?? []) dst.push(ms * k);
+      const thisRound: number[] = [];
+      for (const ms of res.latency.samples ?? []) thisRound.push(ms * k);
+      for (const ns of thisRound) dst.push(ns);
+      out.rounds.get(t.name)!.push(thisRound);
       step++;
       opts.onProgress?.(start + (width * step) / (rounds * tasks.length), t.name);
     }

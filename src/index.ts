@@ -66,6 +66,9 @@ export type {
 
 // The simulated machine (the default backend) and its description format.
 export { DEFAULT_SIM_MACHINE, parseSimMachine, loadSimMachine } from './sim/index.js';
+// An SR-IOV adapter's PFs and VFs, at the addresses real SR-IOV gives them.
+export { sriovMachine, sriovLayout } from './sim/index.js';
+export type { SriovOptions, SriovPhysicalFunction } from './sim/index.js';
 export type { SimMachineDescription, SimFunctionDescription, SimModelName, EduOptions, MsixOptions, DualOptions, ReplayOptions } from './sim/index.js';
 
 // Trace points and their sinks, filters, histograms and counter trees (README "trace").

@@ -11,6 +11,8 @@ export type { SimHostMemory } from './host-memory.js';
 export type { SimFunction } from './function.js';
 export { DEFAULT_SIM_MACHINE, loadSimMachine, parseSimMachine } from './machine.js';
 export type { SimFunctionDescription, SimMachineDescription, SimModelName } from './machine.js';
+export { sriovLayout, sriovMachine } from './sriov.js';
+export type { SriovOptions, SriovPhysicalFunction } from './sriov.js';
 export type { EduOptions } from './models/edu.js';
 export type { MsixOptions } from './models/msix.js';
 export type { DualOptions } from './models/dual.js';

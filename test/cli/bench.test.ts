@@ -38,12 +38,18 @@ describe('bench', () => {
     expect(doc.suite).toBe('mmio');
     expect(doc.results.map((r) => r.name)).toContain('bar.read32');
     expect(doc.results.every((r) => r.samplesNs === undefined)).toBe(true);
-    expect(doc.ratios[0]).toMatchObject({ path: 'bar.read32', baseline: 'baseline.atomics.load32', stat: 'p50' });
+    expect(doc.ratios[0]).toMatchObject({ path: 'bar.read32', baseline: 'baseline.atomics.load32', stat: 'p50', unit: 'ns' });
+    for (const r of doc.ratios as unknown as { value: number; pathValue: number; baselineValue: number; target: { kind: string }; spread: { min: number; median: number; max: number; rounds: number } }[]) {
+      expect(r.value).toBeCloseTo(r.target.kind === 'max' ? r.pathValue / r.baselineValue : r.baselineValue / r.pathValue, 6);
+      expect(r.spread.min).toBeLessThanOrEqual(r.spread.median);
+      expect(r.spread.median).toBeLessThanOrEqual(r.spread.max);
+      expect(r.spread.rounds).toBe(4);
+    }
     expect(doc.machine).toMatchObject({ platform: process.platform, arch: process.arch, loadAvg: expect.any(Array) });
   });
 
   it('bench all --json: { suites } with every suite in order, schema-valid', async () => {
-    const run = await runCli(['bench', 'all', '--json', '--duration-ms', '300', '--devices', '8'], {}, 180_000);
+    const run = await runCli(['bench', 'all', '--json', '--duration-ms', '300', '--devices', '8'], {}, 400_000);
     expect(run.code).toBe(0);
     const doc = parseJson(run) as { suites: { suite: string; results: unknown[]; lost?: number; attached?: number }[] };
     expect(validate(BENCH_ALL_SCHEMA, doc)).toEqual([]);
@@ -51,7 +57,7 @@ describe('bench', () => {
     expect(doc.suites.every((s) => s.results.length > 0)).toBe(true);
     expect(doc.suites[4]).toMatchObject({ attached: 8, lost: 0 });
     expect(doc.suites[5]).toMatchObject({ suite: 'liveness', lostEvents: 0 });
-  }, 200_000);
+  }, 420_000);
 
   it('--plot PNG of the requested size, --csv, --samples and --html from one run, plus the table', async () => {
     const files = { png: join(tmp, 'irq.png'), csv: join(tmp, 'irq.csv'), samples: join(tmp, 'irq-samples.csv'), html: join(tmp, 'irq.html') };
@@ -69,9 +75,22 @@ describe('bench', () => {
     expect(png.idatBytes).toBeGreaterThan(5000);
 
     const csv = readFileSync(files.csv, 'utf8').split('\r\n');
-    expect(csv[0]).toBe('kind,suite,name,samples,batch,p50_ns,p99_ns,mean_ns,min_ns,max_ns,ops_per_sec,path,baseline,stat,value,target_kind,target,ok');
+    expect(csv[0]).toBe(
+      'kind,suite,name,samples,batch,p50_ns,p99_ns,mean_ns,min_ns,max_ns,ops_per_sec,path,baseline,stat,value,target_kind,target,ok,spread_min,spread_median,spread_max,rounds,path_value,baseline_value,unit',
+    );
     expect(csv.filter((l) => l.startsWith('result,irq,'))).toHaveLength(4);
-    expect(csv.filter((l) => l.startsWith('ratio,irq,'))).toHaveLength(3);
+    const ratioRows = csv.filter((l) => l.startsWith('ratio,irq,')).map((l) => l.split(','));
+    expect(ratioRows).toHaveLength(4);
+    for (const r of ratioRows) {
+      const [min, median, max, rounds] = r.slice(18, 22).map(Number);
+      expect(min).toBeLessThanOrEqual(median!);
+      expect(median).toBeLessThanOrEqual(max!);
+      expect(rounds).toBe(8);
+      expect(r.at(-1)).toBe('ns');
+      // the verdict follows the median of the rounds, not the pooled value
+      expect(r[17]).toBe(String(median! <= Number(r[16])));
+    }
+    expect(run.stdout).toMatch(/irq\.deliver\.spin \/ baseline\.spin \(p99\)\s+[\d.]+×\s+≤ 2×\s+(PASS|MISS)\s+[\d.]+–[\d.]+–[\d.]+× \(8 rounds\)/);
 
     const samples = readFileSync(files.samples, 'utf8').trimEnd().split('\r\n');
     expect(samples[0]).toBe('suite,name,batch,index,latency_ns');
@@ -124,6 +143,15 @@ describe('bench', () => {
       expect(run.stderr).toMatch(message);
       expect(run.stdout).toBe(''); // nothing ran
       expect(Date.now() - t0).toBeLessThan(30_000); // well before the 60 s budget: refused up front
+    }
+  });
+
+  it('--devices past 2048 (8 PFs × 256 VFs) is a usage error before any suite runs, under all too', async () => {
+    for (const suite of ['scale', 'all']) {
+      const run = await runCli(['bench', suite, '--devices', '2049']);
+      expect(run.code, suite).toBe(2);
+      expect(run.stderr).toMatch(/--devices takes at most 2048 \(8 physical functions × 256 VFs; got 2049\)/);
+      expect(run.stdout).toBe(''); // nothing ran
     }
   });
 

@@ -15,7 +15,7 @@
 import { isDextWorkerBackend } from '../../apple/backend.js';
 import { createWorkerBackend } from '../../backends/index.js';
 import { PassthroughError, toPassthroughError } from '../../errors.js';
-import { IrqLine } from '../../fastpath/index.js';
+import { IrqLine } from '../../fastpath/irq-line.js';
 import { toBdf, type Bdf } from '../../types.js';
 import type { WorkerBackend } from '../../vfio/backend.js';
 import { VfioDevice } from '../../vfio/device.js';
@@ -178,7 +178,7 @@ export class DeviceSession {
     const { mode, vectors } = irqs.mode;
     this.info.irqMode = mode;
     this.info.irqVectors = vectors;
-    if (this.cmd.dmaCompanion !== undefined) this.dext.realizeCompanion(this.cmd.dmaCompanion);
+    if (this.cmd.dmaCompanion !== undefined) await this.dext.realizeCompanion(this.cmd.dmaCompanion);
     // The server lingers in a synchronous wait after each request (a burst of config
     // cycles is then served at ~0.4 µs instead of a waitAsync hop each). That holds this
     // thread's event loop for up to lingerMs after a burst, so it is only for devices

@@ -7,7 +7,8 @@
  * memory listener, crosvm's coordinated unmap).
  */
 import { PassthroughError } from '../../errors.js';
-import { isBarMapped, reinstateBar, requestUnmap, type BarWindowDescriptor } from '../../fastpath/index.js';
+import type { BarWindowDescriptor } from '../../fastpath/bar-window.js';
+import { isBarMapped, reinstateBar, requestUnmap } from '../../fastpath/lease.js';
 import type { DeviceIoOps, MappedRegion } from '../../vfio/device-io-ops.js';
 
 /** A byte range inside a BAR. */

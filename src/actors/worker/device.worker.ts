@@ -43,7 +43,7 @@ post({ type: 'booted' });
 async function dryRun(): Promise<void> {
   const [{ createSimBackendHost }, { createDeviceControlBlock }] = await Promise.all([
     import('../../sim/backend.js'),
-    import('../../fastpath/index.js'),
+    import('../../fastpath/layout.js'),
   ]);
   const host = createSimBackendHost();
   try {

@@ -16,7 +16,7 @@
  */
 import type { DextWorkerBackend } from '../../apple/backend.js';
 import type { ConnectionHandle } from '../../apple/connection-table.js';
-import { DmaCompanion, SabGuestMemory } from '../../apple/dma-companion.js';
+import type { DmaCompanion } from '../../apple/dma-companion.js';
 import type { DextClient } from '../../dext/contract.js';
 import { PassthroughError } from '../../errors.js';
 import { parseBdf, type Bdf, type HostVa } from '../../types.js';
@@ -157,8 +157,10 @@ export class DextClients {
    * `req`'s guest RAM (each slot exposed to the backend). Throws
    * PT_ERR_INVALID_STATE when one exists, the companion's errors otherwise.
    */
-  realizeCompanion(req: DmaCompanionRequest): DmaCompanion {
+  async realizeCompanion(req: DmaCompanionRequest): Promise<DmaCompanion> {
     if (this.#companion !== undefined) throw new PassthroughError('PT_ERR_INVALID_STATE', 'the DMA companion is already realized', { bdf: this.#bdf });
+    // Loaded on first use: most devices never get a companion, and their workers never load it.
+    const { DmaCompanion, SabGuestMemory } = await import('../../apple/dma-companion.js');
     const exposures: HostVa[] = [];
     try {
       const memory = new SabGuestMemory();

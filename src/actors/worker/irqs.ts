@@ -21,7 +21,7 @@ import { IrqIndex, type IrqIndexNumber } from '../../vfio/device-io-ops.js';
 import type { AttachedDevice } from '../../vfio/iommu-ops.js';
 import type { IrqMode } from '../protocol.js';
 import { irqSinkFor, startIrqPump, type IrqPump } from './irq-pump.js';
-import { startIrqPumpThread, wakeIrqPump, type IrqPumpThread } from './irq-pump-thread.js';
+import type { IrqPumpThread } from './irq-pump-thread.js';
 
 const INDEX_MODE: Record<number, IrqMode> = { [IrqIndex.MSIX]: 'msix', [IrqIndex.MSI]: 'msi', [IrqIndex.INTX]: 'intx' };
 
@@ -227,6 +227,8 @@ export class IrqWiring {
     }
     const descriptor = backend.irqPumpDescriptor(attached);
     if (descriptor === undefined) return;
+    // Loaded here, not at boot: only the native backends pump from a thread (a sim worker never loads it).
+    const { startIrqPumpThread, wakeIrqPump } = await import('./irq-pump-thread.js');
     const thread = startIrqPumpThread({
       control: this.#d.control,
       descriptor,

@@ -11,7 +11,9 @@ import { createHistogram, performance, type RecordableHistogram } from 'node:per
 import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
 import type { SimWorkerBackend } from '../../sim/backend.js';
 import { PassthroughError, type SerializedError } from '../../errors.js';
-import { Liveness, MailboxOp, markLiveness, markServerGone } from '../../fastpath/index.js';
+import { MailboxOp, markServerGone } from '../../fastpath/mailbox.js';
+import { markLiveness } from '../../fastpath/liveness.js';
+import { Liveness } from '../../fastpath/layout.js';
 import { TRACE_POINT_NAMES, trace, traceChannel, type TracePoint } from '../../trace.js';
 import { deviceMachine, type DeviceMachine, type StepInput } from '../device.machine.js';
 import { createInspector } from '../inspect.js';

@@ -17,6 +17,7 @@ import type { BenchRatio, BenchReport, BenchResult } from '../../../bench/report
 import { PassthroughError } from '../../errors.js';
 import { usageError } from '../exit-codes.js';
 import { formatNs } from '../table.js';
+import { ratioText, spreadText, verdictText } from './ratio-text.js';
 
 /** Where DejaVu lives on Debian/Ubuntu (fonts-dejavu-core). */
 const FONT_DIR = '/usr/share/fonts/truetype/dejavu';
@@ -185,7 +186,8 @@ function panelSpec(panel: PlotPanel, widthPx: number, heightPx: number): Record<
     });
   }
   const r = panel.ratio;
-  const verdict = r === undefined ? undefined : `${ratioValue(r)} (target ${r.target.kind === 'max' ? '≤' : '≥'} ${r.target.value}×)  ${r.ok ? 'PASS' : 'MISS'}`;
+  const spread = r === undefined ? '' : spreadText(r, true);
+  const verdict = r === undefined ? undefined : `${ratioText(r.value)}${spread === '' ? '' : ` [${spread}]`} (target ${r.target.kind === 'max' ? '≤' : '≥'} ${r.target.value}×)  ${verdictText(r)}`;
   return {
     title: {
       text: panel.title,
@@ -200,10 +202,6 @@ function panelSpec(panel: PlotPanel, widthPx: number, heightPx: number): Record<
   };
 }
 
-function ratioValue(r: BenchRatio): string {
-  return `${r.value >= 1000 ? Math.round(r.value) : r.value.toPrecision(3)}×`;
-}
-
 /** The ratio table as a text chart: one text layer per column (SVG collapses runs of spaces), PASS green, MISS red. */
 function ratioTableSpec(reports: readonly BenchReport[], widthPx: number): Record<string, unknown> | undefined {
   const ratios = reports.flatMap((rep) => (rep.ratios ?? []).map((r) => ({ suite: rep.suite, ...r })));
@@ -213,9 +211,9 @@ function ratioTableSpec(reports: readonly BenchReport[], widthPx: number): Recor
     ...ratios.map((r, n) => ({
       i: n + 1,
       label: reports.length > 1 ? `${r.suite}: ${r.label}` : r.label,
-      value: ratioValue(r),
+      value: ratioText(r.value),
       target: `${r.target.kind === 'max' ? '≤' : '≥'} ${r.target.value}×`,
-      verdict: r.ok ? 'PASS' : 'MISS',
+      verdict: verdictText(r),
     })),
   ];
   const charPx = 7.3; // DejaVu Sans Mono at 12 px

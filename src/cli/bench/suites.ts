@@ -5,6 +5,17 @@
  * are sized by their own iteration and device counts.
  */
 import type { BenchReport, SuiteOptions } from '../../../bench/report.js';
+import { usageError } from '../exit-codes.js';
+
+/** Most devices `bench scale` simulates: 8 physical functions × 256 virtual functions. */
+const kMaxScaleDevices = 2048;
+
+/** Refuses suite options no suite can run (a usage error, before anything runs). */
+export function checkSuiteOptions(names: readonly SuiteName[], opts: { devices?: number }): void {
+  if (names.includes('scale') && (opts.devices ?? 0) > kMaxScaleDevices) {
+    throw usageError(`--devices takes at most ${kMaxScaleDevices} (8 physical functions × 256 VFs; got ${opts.devices})`, { devices: opts.devices });
+  }
+}
 
 /** A single suite name. */
 export type SuiteName = 'mmio' | 'irq' | 'config' | 'attach' | 'scale' | 'liveness';

@@ -17,7 +17,8 @@ import { formatNs, formatOps, renderTable } from '../table.js';
 import type { CommandContext } from '../context.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import { checkOutputs, needsSamples, planOutputs, writeOutputs, type BenchOutputOptions } from '../bench/outputs.js';
-import { SUITE_ORDER, runSuite, type SuiteName } from '../bench/suites.js';
+import { SUITE_ORDER, checkSuiteOptions, runSuite, type SuiteName } from '../bench/suites.js';
+import { ratioText, spreadText, verdictText } from '../bench/ratio-text.js';
 
 /** Options of bench (from commander). */
 export interface BenchCommandOptions extends BenchOutputOptions {
@@ -40,24 +41,42 @@ export interface BenchRunInfo {
  */
 export const ALL_SUITE_BUDGET_MS = 4000;
 
-/** How long a suite may run before the CLI gives up on it (it may be wedged on a dead worker). */
+/**
+ * How long a suite may go without reporting progress before the CLI gives up
+ * on it (it may be wedged on a dead worker). Every progress report starts the
+ * wait again, so a long suite on a slow machine (1,024 devices to attach) is
+ * not cut off while it advances.
+ */
 export function suiteDeadlineMs(durationMs: number | undefined): number {
   return Math.max(180_000, 15 * (durationMs ?? 10_000));
 }
 
-/** Rejects with PT_ERR_TIMEOUT when `work` has not settled after `deadlineMs`. */
-async function withDeadline<T>(suite: string, work: Promise<T>, deadlineMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () => reject(new PassthroughError('PT_ERR_TIMEOUT', `bench suite ${suite} did not finish within ${deadlineMs} ms`, { suite, timeoutMs: deadlineMs })),
-      deadlineMs,
+/** A deadline that {@link StallDeadline.touch} pushes back; rejects with PT_ERR_TIMEOUT once it passes. */
+class StallDeadline {
+  readonly expired: Promise<never>;
+  #timer: NodeJS.Timeout | undefined;
+  #reject!: (e: unknown) => void;
+  readonly #suite: string;
+  readonly #ms: number;
+
+  constructor(suite: string, ms: number) {
+    this.#suite = suite;
+    this.#ms = ms;
+    this.expired = new Promise<never>((_resolve, reject) => (this.#reject = reject));
+    this.expired.catch(() => {});
+    this.touch();
+  }
+
+  touch(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(
+      () => this.#reject(new PassthroughError('PT_ERR_TIMEOUT', `bench suite ${this.#suite} made no progress for ${this.#ms} ms`, { suite: this.#suite, timeoutMs: this.#ms })),
+      this.#ms,
     );
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
   }
 }
 
@@ -73,6 +92,7 @@ export async function benchCommand(ctx: CommandContext, suite: SuiteName | 'all'
   const outputs = planOutputs(opts);
   await checkOutputs(outputs);
   const names = suite === 'all' ? SUITE_ORDER : [suite];
+  checkSuiteOptions(names, opts);
   const progress = createProgress(output.streams.stderr, {
     enabled: progressEnabled(output.streams.stderr, output.streams.env, output.json),
     title: 'bench',
@@ -83,17 +103,21 @@ export async function benchCommand(ctx: CommandContext, suite: SuiteName | 'all'
     for (const [i, name] of names.entries()) {
       progress.update(i / names.length, name);
       const durationMs = opts.durationMs ?? (suite === 'all' ? ALL_SUITE_BUDGET_MS : undefined);
-      const report = await withDeadline(
-        name,
-        runSuite(name, {
+      const deadline = new StallDeadline(name, suiteDeadlineMs(durationMs));
+      try {
+        const work = runSuite(name, {
           ...(durationMs === undefined ? {} : { durationMs }),
           devices: opts.devices,
           retainSamples: needsSamples(outputs),
-          onProgress: (fraction, label) => progress.update((i + fraction) / names.length, `${name}: ${label}`),
-        }),
-        suiteDeadlineMs(durationMs),
-      );
-      reports.push(report);
+          onProgress: (fraction, label) => {
+            deadline.touch();
+            progress.update((i + fraction) / names.length, `${name}: ${label}`);
+          },
+        });
+        reports.push(await Promise.race([work, deadline.expired]));
+      } finally {
+        deadline.clear();
+      }
     }
     progress.update(1, 'done');
   } finally {
@@ -148,20 +172,17 @@ function printReport(ctx: CommandContext, report: BenchReport): void {
     out(`  ${line}`);
   }
   // Suite-specific figures beyond the shared schema (scale: devices, lost IRQs, RSS per device, …).
-  const known = new Set(['suite', 'machine', 'results', 'ratios']);
+  const known = new Set(['suite', 'machine', 'results', 'ratios', 'notes']);
   const extras = Object.entries(report).filter(([k, v]) => !known.has(k) && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'));
-  if (extras.length > 0) out(`  ${extras.map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : String(v)}`).join(' · ')}`);
+  const extra = (k: string, v: unknown) => (k.endsWith('Bytes') && typeof v === 'number' ? `${(v / 2 ** 20).toFixed(2)} MiB` : typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : String(v));
+  if (extras.length > 0) out(`  ${extras.map(([k, v]) => `${k} ${extra(k, v)}`).join(' · ')}`);
+  for (const line of report.notes ?? []) out(`  ${line}`);
   const ratios = report.ratios ?? [];
   if (ratios.length > 0) {
     out();
-    const ratioRows = ratios.map((x) => [
-      x.label,
-      `${x.value >= 1000 ? Math.round(x.value) : x.value.toPrecision(3)}×`,
-      `${x.target.kind === 'max' ? '≤' : '≥'} ${x.target.value}×`,
-      x.ok ? 'PASS' : 'MISS',
-    ]);
+    const ratioRows = ratios.map((x) => [x.label, ratioText(x.value), `${x.target.kind === 'max' ? '≤' : '≥'} ${x.target.value}×`, verdictText(x), spreadText(x)]);
     const lines = renderTable(
-      [{ header: 'ratio' }, { header: 'value', right: true }, { header: 'target', right: true }, { header: 'result' }],
+      [{ header: 'ratio' }, { header: 'value', right: true }, { header: 'target', right: true }, { header: 'result' }, { header: 'per round: min–median–max (verdict: median)' }],
       ratioRows,
       (row, col, padded) => (col === 3 ? (ratios[row]!.ok ? c.green(padded) : c.red(padded)) : padded),
     );

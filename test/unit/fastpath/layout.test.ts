@@ -17,7 +17,6 @@ describe('control block layout', () => {
     const hot = [
       L.kVersionIndex,
       L.kIrqSeqIndex,
-      L.kIrqPendingIndex,
       L.kIrqEnabledIndex,
       L.kIrqRaisedIndex,
       ...Array.from({ length: L.kBarCount }, (_, b) => L.barEpochIndex(b)),
@@ -28,6 +27,9 @@ describe('control block layout', () => {
       L.kMboxErrTextIndex,
     ].map(lineOf);
     expect(new Set(hot).size).toBe(hot.length);
+    // ...except the pending bitmap, which rides on the doorbell's line (one line per raise)
+    expect(lineOf(L.kIrqPendingIndex)).toBe(lineOf(L.kIrqSeqIndex));
+    expect(L.kIrqPendingIndex).toBeGreaterThan(L.kIrqWaitersIndex);
     // the bitmaps fit in their line, the message area ends inside the block
     expect(lineOf(L.kIrqPendingIndex + L.kIrqBitmapWords - 1)).toBe(lineOf(L.kIrqPendingIndex));
     expect((L.kMboxErrTextIndex + 1 + L.kMboxErrTextMaxChars / 2) * 4).toBeLessThanOrEqual(L.kControlBlockBytes);

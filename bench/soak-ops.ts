@@ -15,7 +15,7 @@ export interface SoakViolation {
   scenario: number;
   /** Round index, or -1 for the scenario's closing checks. */
   round: number;
-  kind: 'untyped-error' | 'internal-error' | 'lost-interrupt' | 'masked-delivered' | 'unsettled' | 'leak' | 'wrong-value';
+  kind: 'untyped-error' | 'internal-error' | 'lost-interrupt' | 'masked-delivered' | 'unsettled' | 'leak' | 'wrong-value' | 'supervisor-closed';
   detail: string;
 }
 
@@ -70,6 +70,9 @@ export function typedFailure(ctx: ScenarioContext, op: string, e: unknown): void
   }
   if (!KNOWN.has(e.code)) violate(ctx, 'untyped-error', `${op}: unknown code ${String(e.code)}: ${e.message}`);
   else if (e.code === 'PT_ERR_INTERNAL') violate(ctx, 'internal-error', `${op}: ${e.message}`);
+  // The campaign never closes its supervisor while it runs: a closed one means something else did
+  // (e.g. the process-lifetime hook, if the event loop drained mid-operation).
+  else if (e.code === 'PT_ERR_CLOSED' && op === 'attach') violate(ctx, 'supervisor-closed', `${op}: ${e.message}`);
   const o = outcome(ctx, op as SoakOpKind);
   o.codes[e.code] = (o.codes[e.code] ?? 0) + 1;
 }

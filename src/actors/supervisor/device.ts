@@ -18,6 +18,7 @@ import { zeroDeviceCounters, type ActivateResult, type Command, type DmaCompanio
 import { supervisionMachine, type SupervisionMachine, type SupervisionStepInput } from '../supervision.machine.js';
 import type { DeviceHandle, DeviceStats, DeviceSummary } from './handle.js';
 import type { ResolvedOptions } from './options.js';
+import type { KeepAlive } from './keep-alive.js';
 import type { Ownership } from './ownership.js';
 import { stopWorker, workerLost } from './teardown.js';
 import { spawnWorker, type DeviceWorker, type SpawnOptions, type WarmPool } from './workers.js';
@@ -46,6 +47,8 @@ export interface DeviceContext {
   readonly teardowns: Record<string, TeardownReport>;
   /** Publishes a trace record (diagnostics_channel + the `trace` event). */
   publish(name: TracePoint, payload: Record<string, unknown>): void;
+  /** Holds the process while work is in flight (keep-alive.ts). */
+  readonly keepAlive: KeepAlive;
   /** Emits a supervisor event. */
   emit(event: 'restart' | 'faulted' | 'worker-exit', payload: unknown): void;
   /** The device stopped for good: the supervisor forgets it. */
@@ -117,6 +120,16 @@ export class SupervisedDevice {
       error: (rec) => ctx.publish('pcipt:actor:error', { ...rec }),
     });
     this.actor = createActor(machine, { id: 'supervision', input: { deviceId: id, bdf, policy: ctx.opts.policy, now: Date.now }, inspect });
+    // Starting, restarting after a crash and stopping hold the process (the worker does not while idle).
+    let release: (() => void) | undefined;
+    this.actor.subscribe((snap) => {
+      const settled = snap.status !== 'active' || snap.matches('running') || snap.matches('faulted') || snap.matches('failed');
+      if (!settled) release ??= ctx.keepAlive.hold();
+      else if (release !== undefined) {
+        release();
+        release = undefined;
+      }
+    });
   }
 
   /** Starts the machine; resolves with the first start's outcome (undefined = running, else the cause). */

@@ -20,6 +20,7 @@ import { toBdf } from '../../types.js';
 import type { BackendHost, BackendName, BackendStatus, FunctionSummary } from '../../vfio/backend.js';
 import type { DmaCompanionRequest, IrqMode, TestFault } from '../protocol.js';
 import { SupervisedDevice, type DeviceContext } from './device.js';
+import { KeepAlive } from './keep-alive.js';
 import { createDeviceHandle, type DeviceHandle, type DeviceStats, type DeviceSummary } from './handle.js';
 import { resolveOptions, type ResolvedOptions, type SupervisorOptions } from './options.js';
 import { Ownership, type ConnectionInfo } from './ownership.js';
@@ -109,6 +110,7 @@ export class Supervisor {
       pool: opts.warmWorkers > 0 ? new WarmPool(opts.warmWorkers, spawnOptions) : undefined,
       spawnOptions,
       teardowns: {},
+      keepAlive: new KeepAlive(),
       publish: (name, payload) => this.#publish(name, payload),
       emit: (event, payload) => this.#emitter.emit(event, payload),
       slotReset: (device) => this.#slotReset(device),
@@ -137,7 +139,7 @@ export class Supervisor {
 
   /** Resolves when the warm pool has booted (no-op without one). */
   async warm(): Promise<void> {
-    await this.#ctx.pool?.ready();
+    await this.#ctx.keepAlive.during(async () => this.#ctx.pool?.ready());
   }
 
   /** Subscribes to an event. */
@@ -184,22 +186,25 @@ export class Supervisor {
     const device = new SupervisedDevice(this.#ctx, { id, bdf, irq: opts.irq, dmaCompanion: opts.dmaCompanion });
     device.handle = createDeviceHandle(device);
     this.#devices.set(id, device);
-    const failure = await device.start();
-    if (failure === undefined) return device.handle;
-    // First start failed (or a detach/close overtook it): stop what was started, then report.
-    await this.#stop(device);
-    throw failure;
+    return this.#ctx.keepAlive.during(async () => {
+      const failure = await device.start();
+      if (failure === undefined) return device.handle;
+      // First start failed (or a detach/close overtook it): stop what was started, then report.
+      await this.#stop(device);
+      throw failure;
+    });
   }
 
   /** Detaches a device (by id or bdf) in order. Resolves once the worker is gone. Unknown ids resolve (idempotent). */
   async detach(idOrBdf: string): Promise<void> {
     const device = this.#find(idOrBdf, false);
-    if (device !== undefined) await this.#stop(device);
+    if (device !== undefined) await this.#ctx.keepAlive.during(() => this.#stop(device));
   }
 
   /** Resets a device. Rejects PT_ERR_NOT_FOUND for an unknown device, else as DeviceHandle.reset. */
   async reset(idOrBdf: string): Promise<void> {
-    await this.#find(idOrBdf, true)!.reset();
+    const device = this.#find(idOrBdf, true)!;
+    await this.#ctx.keepAlive.during(() => device.reset());
   }
 
   /** Every device and its state. */
@@ -241,14 +246,11 @@ export class Supervisor {
     this.#closed ??= (async () => {
       trackClosed(this);
       // Idle workers do not hold the process: closing does, until it is done.
-      const keepAlive = setInterval(() => {}, 1 << 30);
-      try {
+      await this.#ctx.keepAlive.during(async () => {
         await Promise.all([...this.#devices.values()].map((d) => this.#stop(d)));
         await this.#ctx.pool?.close();
         await this.#ctx.host.close();
-      } finally {
-        clearInterval(keepAlive);
-      }
+      });
     })();
     return this.#closed;
   }
@@ -258,11 +260,13 @@ export class Supervisor {
     return {
       /** Terminates the device's worker as a crash would (worker.terminate). */
       killWorker: async (idOrBdf: string): Promise<void> => {
-        await this.#find(idOrBdf, true)!.worker?.terminate();
+        const device = this.#find(idOrBdf, true)!;
+        await this.#ctx.keepAlive.during(async () => void (await device.worker?.terminate()));
       },
       /** Injects a fault into the device's sim worker. */
       injectFault: async (idOrBdf: string, fault: TestFault): Promise<void> => {
-        await this.#find(idOrBdf, true)!.call({ type: 'test.fault', fault });
+        const device = this.#find(idOrBdf, true)!;
+        await this.#ctx.keepAlive.during(() => device.call({ type: 'test.fault', fault }));
       },
       /** The worker of a device (for tests that need its thread). */
       worker: (idOrBdf: string) => this.#find(idOrBdf, true)!.worker?.worker,

@@ -54,6 +54,15 @@ describe('process-level behaviour', () => {
     expect(r.stderr).toContain('call `await supervisor.close()`');
   });
 
+  it('work in flight holds the process though idle workers do not: a killed worker is restarted while nothing else holds the loop', async () => {
+    const r = await runChild([fixture('actors-restart-holds')], 60_000);
+    expect(r.killed).toBe(false);
+    expect(r.stderr).not.toContain('PT_WARN_UNCLOSED');
+    // The map either lands before the kill or fails with it, typed.
+    expect(r.stdout).toMatch(/^dma (mapped|PT_ERR_WORKER_EXITED)\nrestarted ready\nclosed\n$/);
+    expect(r.code).toBe(0);
+  });
+
   it('another thread drives the device from descriptor(): slow path, shared RAM BAR, waitSync IRQ', async () => {
     sup = await createSupervisor();
     const h = await sup.attach('0000:02:00.0');

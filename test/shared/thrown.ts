@@ -14,3 +14,13 @@ export function thrown(fn: () => unknown): PassthroughError {
   }
   throw new Error('expected a PassthroughError, nothing was thrown');
 }
+
+/** The PassthroughError `p` rejects with; fails the test when it resolves or rejects with anything else. */
+export async function rejection(p: Promise<unknown>): Promise<PassthroughError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  if (!PassthroughError.is(e)) throw new Error(`expected a PassthroughError rejection, got ${e === undefined ? 'a resolution' : String(e)}`);
+  return e;
+}

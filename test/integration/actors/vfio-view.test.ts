@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSupervisor, IrqIndex, PassthroughError, RegionFlags, type Supervisor } from '../../../src/index.js';
 import { DmaCmd, DmaCmdPage, DmaReg, DmaStatus } from '../../../src/apple/dma-companion.js';
 import { IRQ_WAIT_MS } from '../../shared/deadline.js';
+import { rejection } from '../../shared/thrown.js';
 
 const MSIX = '0000:02:00.0';
 const EDU = '0000:00:10.0';
@@ -22,14 +23,6 @@ afterEach(async () => {
   sup = undefined;
 });
 
-async function rejection(p: Promise<unknown>): Promise<PassthroughError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(PassthroughError);
-  return e as PassthroughError;
-}
 
 describe('the VFIO-level view', () => {
   it('answers device, region and IRQ info as the original synthesises them', async () => {

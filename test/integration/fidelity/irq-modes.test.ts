@@ -4,7 +4,8 @@
  * workers on the sim backend.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSupervisor, PassthroughError, type Supervisor } from '../../../src/index.js';
+import { createSupervisor, type Supervisor } from '../../../src/index.js';
+import { rejection } from '../../shared/thrown.js';
 
 const EDU = '0000:00:10.0';
 const PIN_ONLY = '0000:00:12.0';
@@ -26,15 +27,6 @@ afterEach(async () => {
   sup = undefined;
 });
 
-async function rejection(p: Promise<unknown>): Promise<PassthroughError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof PassthroughError) return e;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('interrupt modes follow the capabilities (public API, sim)', () => {
   it('a function with only an interrupt pin attaches in INTx mode and its interrupt arrives as vector 0', async () => {

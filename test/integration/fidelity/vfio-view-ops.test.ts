@@ -12,7 +12,8 @@
  *   has no FLR: only its own function goes back to power-on.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSupervisor, IrqIndex, PassthroughError, type DeviceHandle, type Supervisor } from '../../../src/index.js';
+import { createSupervisor, IrqIndex, type DeviceHandle, type Supervisor } from '../../../src/index.js';
+import { rejection } from '../../shared/thrown.js';
 
 /** dual: MSI (64-bit, Multiple Message Capable 4) and INTx pin A; BAR0 all trapped, scratch at 0x40. */
 const DUAL = '0000:03:00.0';
@@ -31,14 +32,6 @@ afterEach(async () => {
   sup = undefined;
 });
 
-async function rejection(p: Promise<unknown>): Promise<PassthroughError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(PassthroughError);
-  return e as PassthroughError;
-}
 
 /** A little-endian config value read through the view (region 7). */
 async function cfg(h: DeviceHandle, offset: number, width: 1 | 2 | 4): Promise<number> {

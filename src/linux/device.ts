@@ -362,6 +362,8 @@ export function createLinuxDevice(bdf: string, fd: number, lc: LibcBindings = li
     regionWrite,
     configRead: configReadValue,
     configWrite: configWriteValue,
+    // vfio-pci virtualizes the interrupt capabilities itself: the host's own writes take the same path.
+    hostConfigWrite: configWriteValue,
     barRead: barReadValue,
     barWrite: barWriteValue,
     regionMap,

@@ -213,11 +213,11 @@ export interface DeviceIoOps {
    * owns on and off when setIrqs switches modes. It bypasses the guest
    * write filter (the config-write safety rule drops guest writes to the
    * MSI capability); the apple ops send it as one selector-9 write, as the
-   * dext's ConfigureInterrupts programs the capability itself. Optional:
-   * where the kernel owns the capability (linux), configWrite is used.
-   * Same range checks and errors as configWrite.
+   * dext's ConfigureInterrupts programs the capability itself. Where the
+   * kernel owns the capability (linux: vfio-pci virtualizes it) it is
+   * configWrite. Same range checks and errors as configWrite.
    */
-  hostConfigWrite?(offsetBytes: number, width: 1 | 2 | 4, value: number): void;
+  hostConfigWrite(offsetBytes: number, width: 1 | 2 | 4, value: number): void;
   /**
    * barRead - one width-exact slow-path load from a mapped BAR (the trapped
    * ranges: MSI-X table, PBA). Same rules and errors as regionRead(bar, …).

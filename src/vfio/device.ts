@@ -124,12 +124,11 @@ export class VfioDevice {
   }
   /**
    * Writes one config word as the host side (DeviceIoOps.hostConfigWrite,
-   * past the guest write filter; configWrite where the backend has none):
-   * for the enable bits of the interrupt capabilities the host programs.
+   * past the guest write filter): for the enable bits of the interrupt
+   * capabilities the host programs.
    */
   writeHostConfig16(offsetBytes: number, value: number): void {
-    if (this.ops.hostConfigWrite !== undefined) this.ops.hostConfigWrite(offsetBytes, 2, value);
-    else this.#writeConfig(offsetBytes, 2, value);
+    this.ops.hostConfigWrite(offsetBytes, 2, value);
   }
 
   /** The capability list with MSI and MSI-X parsed (read once, then cached). */

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSupervisor, type Supervisor } from '../../../src/actors/supervisor/supervisor.js';
+import { scaled } from '../../shared/deadline.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../../dist/test/fixtures/${name}.js`, import.meta.url));
 
@@ -68,13 +69,14 @@ describe('process-level behaviour', () => {
     const h = await sup.attach('0000:02:00.0');
     h.bar(2)!.write32(0x40, 0xcafef00d);
     const w = new Worker(fixture('actors-embedder'), { workerData: { descriptor: h.descriptor(), vector: 42 } });
+    const exited = new Promise((resolve) => w.once('exit', resolve));
     const msg = await new Promise<{ id: number; vectors: number[]; ramWord: number }>((resolve, reject) => {
       w.once('message', resolve);
       w.once('error', reject);
     });
     expect(msg).toEqual({ id: 0x5a010001, vectors: [42], ramWord: 0xcafef00d });
-    await new Promise((resolve) => w.once('exit', resolve));
+    await exited;
     await h.detach(); // the embedder released its windows, so teardown does not wait
     expect(sup.debug.resources().teardowns[h.id]).toMatchObject({ mappedBars: 0, error: undefined });
-  });
+  }, scaled(120_000)); // a hang ceiling: a saturated machine took over 30 s once
 });

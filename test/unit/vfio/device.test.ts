@@ -31,6 +31,11 @@ function scripted(counts: Record<number, number>) {
       for (let i = 0; i < width; i++) bytes.push((value >>> (8 * i)) & 0xff);
       calls.writes.push([off, bytes]);
     },
+    hostConfigWrite: (off, width, value) => {
+      const bytes: number[] = [];
+      for (let i = 0; i < width; i++) bytes.push((value >>> (8 * i)) & 0xff);
+      calls.writes.push([off, bytes]);
+    },
     barRead: () => 0n,
     barWrite: () => {},
     regionMap: () => undefined,

@@ -33,6 +33,8 @@ export interface SoakOptions {
   silenceMs?: number;
   /** Called after each scenario. */
   onScenario?: (done: number, total: number, violations: number) => void;
+  /** Called with each violation as soon as its scenario ends (with its replay line). */
+  onViolation?: (v: SoakReportViolation) => void;
   /** Called with each round's plan before it runs (replays print it). */
   onRound?: (scenario: number, round: number, text: string) => void;
 }
@@ -151,7 +153,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         broken = true;
       }
       report.scenarios++;
-      for (const v of ctx.violations) report.violations.push({ ...v, replay: replayCommand(report.seed, index) });
+      for (const v of ctx.violations) {
+        const found = { ...v, replay: replayCommand(report.seed, index) };
+        report.violations.push(found);
+        o.onViolation?.(found);
+      }
       if (broken || ctx.violations.length > 0) {
         // Go on from a fresh supervisor, so one failure does not cascade; a stuck close is abandoned.
         await Promise.race([ctx.sup.close().catch(() => {}), new Promise((r) => setTimeout(r, silenceMs).unref())]);

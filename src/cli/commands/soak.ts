@@ -37,6 +37,8 @@ export async function soakCommand(ctx: CommandContext, opts: SoakCommandOptions)
     onScenario: (done, total, violations) => {
       if (done % 10 === 0 || done === total) output.log(`soak: ${done}/${total} scenarios, ${violations} violations`);
     },
+    // Said at once, so a long campaign's failure is seen (and replayable) before it ends.
+    onViolation: (v) => output.log(`soak: VIOLATION scenario ${v.scenario} round ${v.round}: ${v.kind}: ${v.detail} (replay: ${v.replay})`),
     ...(opts.verbose === true ? { onRound: (s: number, r: number, text: string) => output.log(`soak: scenario ${s} round ${r}: ${text}`) } : {}),
   });
   if (output.json) {

@@ -99,6 +99,8 @@ export class Supervisor {
   readonly #ctx: DeviceContext;
   #nextId = 0;
   #closed: Promise<void> | undefined;
+  /** Set by keepOpen(): released by close(). */
+  #pinned: (() => void) | undefined;
 
   /** @internal use createSupervisor */
   constructor(host: BackendHost, opts: ResolvedOptions) {
@@ -251,8 +253,19 @@ export class Supervisor {
         await this.#ctx.pool?.close();
         await this.#ctx.host.close();
       });
+      this.#pinned?.();
     })();
     return this.#closed;
+  }
+
+  /** @internal The process-lifetime hook found the loop empty with devices attached: hold it until close(). */
+  keepOpen(): void {
+    if (this.#closed === undefined) this.#pinned ??= this.#ctx.keepAlive.hold();
+  }
+
+  /** @internal Devices attached now (the process-lifetime hook). */
+  deviceCount(): number {
+    return this.#devices.size;
   }
 
   /** @internal Test hooks: kill a device's worker, inject a sim fault, teardown reports. */

@@ -48,7 +48,6 @@
  *    instead of waiting out its timeout.
  */
 import { argumentValue, ERROR_CODES, invalidArgument, PassthroughError, type Errno, type ErrorCode } from '../errors.js';
-import { atomicsWaitAsync } from './wait-async.js';
 import { livenessError, markWords } from './liveness.js';
 import {
   controlWords,

@@ -24,6 +24,9 @@ const FONT_DIR = '/usr/share/fonts/truetype/dejavu';
 const FONT_FAMILY = 'DejaVu Sans';
 const MONO_FAMILY = 'DejaVu Sans Mono';
 
+/** Render-and-measure passes after the first that size the panels to the canvas. */
+const kSizingPasses = 4;
+
 /** The smallest inner panel height a plot is drawn with (smaller would hide the histogram). */
 const kMinPanelHeightPx = 80;
 
@@ -306,13 +309,28 @@ export async function renderPlotSvg(reports: readonly BenchReport[], opts: PlotO
     const rows = Math.ceil(panels.length / columns);
     let w = Math.max(160, Math.floor(opts.widthPx / columns) - 110);
     let h = 170;
-    const first = svgSize(await renderVega(plotSpec(reports, opts, w, h, columns)));
-    w = Math.max(120, w + Math.floor((opts.widthPx - first.width) / columns));
-    if (opts.heightPx !== undefined) h = Math.max(kMinPanelHeightPx, h + Math.floor((opts.heightPx - first.height) / rows));
-    const svg = await renderVega(plotSpec(reports, opts, w, h, columns));
-    const natural = svgSize(svg);
-    // A canvas the panels cannot fit is refused, never cropped or squeezed out of shape.
+    // Sizing passes: axis labels and legends change with the panel size (another tick count,
+    // wider numbers), so the canvas does not move one pixel per panel pixel; each pass corrects
+    // by the response the last one measured (a secant step), and a few passes converge.
     const slackPx = 8;
+    let svg = await renderVega(plotSpec(reports, opts, w, h, columns));
+    let natural = svgSize(svg);
+    let slopeW = columns;
+    let slopeH = rows;
+    for (let pass = 0; pass < kSizingPasses; pass++) {
+      const overW = natural.width - opts.widthPx;
+      const overH = opts.heightPx === undefined ? 0 : natural.height - opts.heightPx;
+      if (Math.abs(overW) <= slackPx && Math.abs(overH) <= slackPx) break;
+      const nextW = Math.max(120, w - Math.ceil(overW / slopeW));
+      const nextH = opts.heightPx === undefined ? h : Math.max(kMinPanelHeightPx, h - Math.ceil(overH / slopeH));
+      if (nextW === w && nextH === h) break; // at the floors: nothing left to give
+      const next = svgSize((svg = await renderVega(plotSpec(reports, opts, nextW, nextH, columns))));
+      // The measured response, kept within sane bounds (a label that jumps must not stall or overshoot).
+      if (nextW !== w) slopeW = Math.min(columns * 2, Math.max(0.25, (next.width - natural.width) / (nextW - w)));
+      if (nextH !== h) slopeH = Math.min(rows * 2, Math.max(0.25, (next.height - natural.height) / (nextH - h)));
+      [w, h, natural] = [nextW, nextH, next];
+    }
+    // A canvas the panels cannot fit is refused, never cropped or squeezed out of shape.
     if (natural.width > opts.widthPx + slackPx) {
       refusal ??= usageError(`the plot needs at least --plot-width ${Math.ceil(natural.width)} (its ratio table and legends do not fit in ${opts.widthPx} px)`, {
         widthPx: opts.widthPx,

@@ -4,10 +4,11 @@
  * guest does waits on them. A failure is reported (onError, counted) and the
  * next call still runs.
  *
- * When nothing is in flight a call starts at once, in the caller's turn: a
- * control whose work is synchronous (config cycles through the mailbox, as
- * hostControlForHandle does) has switched the host before the guest's config
- * write returns, so no interrupt is raised in a stale host mode.
+ * When nothing is in flight a call starts at once, in the caller's turn, so a
+ * control that needs no round trip has switched the host before the guest's
+ * config write returns. hostControlForHandle crosses the supervisor's control
+ * plane: its switch lands later, and until then the host raises in its old
+ * mode (README, "Known limits" of the guest layer).
  */
 import { toPassthroughError, type PassthroughError } from '../errors.js';
 

@@ -27,13 +27,21 @@ const MODE_INDEX: Record<Exclude<HostIrqMode, 'none'>, IrqIndexNumber> = { msix:
 
 /** Builds the control. */
 export function hostControlForHandle(handle: Pick<DeviceHandle, 'vfio' | 'reset' | 'dma' | 'bdf' | 'info'>): GuestHostControl {
+  // VFIO_DEVICE_GET_IRQ_INFO's count is fixed by the function's capabilities: asked once per index,
+  // so a mode switch costs its two setIrqs round trips, not three.
+  const counts = new Map<IrqIndexNumber, number>();
+  const countOf = async (index: IrqIndexNumber): Promise<number> => {
+    let n = counts.get(index);
+    if (n === undefined) counts.set(index, (n = (await handle.vfio.irqInfo(index)).count));
+    return n;
+  };
   return {
     async setIrqs(mode: HostIrqMode, vectors: number): Promise<void> {
       // 'none' leaves the host as it is: the guest layer drops what arrives while the guest has
       // interrupts off, and re-enabling then opens no window in which a host interrupt is lost.
       if (mode === 'none') return;
       const index = MODE_INDEX[mode];
-      const { count } = await handle.vfio.irqInfo(index);
+      const count = await countOf(index);
       if (count === 0) {
         throw new PassthroughError('PT_ERR_NOT_SUPPORTED', `host function ${handle.bdf} has no ${mode.toUpperCase()} vectors`, { bdf: handle.bdf, mode });
       }

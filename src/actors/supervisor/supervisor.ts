@@ -120,7 +120,7 @@ export class Supervisor {
         if (this.#devices.get(device.id) === device) this.#devices.delete(device.id);
       },
     };
-    // Left open at the end of the program: warned about once and closed (lifetime.ts).
+    // Left open when the event loop empties: warned about once and held open until close() (lifetime.ts).
     trackOpen(this);
   }
 

@@ -237,47 +237,35 @@ export function targetRatio(
   target: number,
   rounds?: RoundSamples,
 ): BenchRatio {
-  const value = kind === 'max' ? ratio(report, a, b, stat) : ratio(report, b, a, stat);
   const label = kind === 'max' ? `${a} / ${b} (${stat})` : `${b} / ${a} (${stat}, speed-up)`;
-  const out: BenchRatio = {
-    label,
-    path: a,
-    baseline: b,
-    stat,
-    value,
-    pathValue: resultByName(report, a).latencyNs[stat],
-    baselineValue: resultByName(report, b).latencyNs[stat],
-    unit: 'ns',
-    target: { kind, value: target },
-    ok: meets(kind, value, target),
-  };
   const ra = rounds?.get(a);
   const rb = rounds?.get(b);
+  let perRound: number[] | undefined;
   if (ra !== undefined && rb !== undefined) {
-    const perRound: number[] = [];
+    perRound = [];
     for (let i = 0; i < Math.min(ra.length, rb.length); i++) {
       if (ra[i]!.length === 0 || rb[i]!.length === 0) continue;
       const x = statOf(ra[i]!, stat);
       const y = statOf(rb[i]!, stat);
       perRound.push(kind === 'max' ? x / y : y / x);
     }
-    const spread = spreadOf(perRound);
-    if (spread !== undefined) {
-      out.spread = spread;
-      out.ok = meets(kind, spread.median, target);
-    }
   }
-  return out;
+  const pathValue = resultByName(report, a).latencyNs[stat];
+  const baselineValue = resultByName(report, b).latencyNs[stat];
+  return figureRatio({ label, path: a, baseline: b, stat, pathValue, baselineValue, unit: 'ns', kind, target, ...(perRound === undefined ? {} : { perRound }) });
 }
 
 /**
- * A ratio of two figures that are not latency results (e.g. memory), with
- * the spread of the per-round ratios when given (the verdict then follows their median).
+ * A ratio of two measured figures (latency statistics, as targetRatio passes,
+ * or others such as memory), with the spread of the per-round ratios when
+ * given (the verdict then follows their median).
  */
 export function figureRatio(opts: {
   label: string;
   path: string;
   baseline: string;
+  /** The latency statistic compared, when the figures are one. */
+  stat?: keyof LatencyNs;
   pathValue: number;
   baselineValue: number;
   unit: 'ns' | 'bytes';
@@ -290,6 +278,7 @@ export function figureRatio(opts: {
     label: opts.label,
     path: opts.path,
     baseline: opts.baseline,
+    ...(opts.stat === undefined ? {} : { stat: opts.stat }),
     value,
     pathValue: opts.pathValue,
     baselineValue: opts.baselineValue,

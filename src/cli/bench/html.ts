@@ -6,7 +6,7 @@
  */
 import type { BenchReport } from '../../../bench/report.js';
 import { formatNs, formatOps } from '../table.js';
-import { ratioText, spreadText, verdictText } from './ratio-text.js';
+import { ratioText, spreadText, targetText, verdictText } from './ratio-text.js';
 
 /** What the page says besides the reports. */
 export interface HtmlReportInfo {
@@ -50,7 +50,7 @@ function suiteSection(report: BenchReport): string {
     escapeHtml(x.label),
     ratioText(x.value),
     escapeHtml(spreadText(x)),
-    `${x.target.kind === 'max' ? '≤' : '≥'} ${x.target.value}×`,
+    targetText(x),
     `<b class="${x.ok ? 'pass' : 'miss'}">${verdictText(x)}</b>`,
   ]);
   const known = new Set(['suite', 'machine', 'results', 'ratios', 'notes']);

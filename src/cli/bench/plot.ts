@@ -17,7 +17,7 @@ import type { BenchRatio, BenchReport, BenchResult } from '../../../bench/report
 import { PassthroughError } from '../../errors.js';
 import { usageError } from '../exit-codes.js';
 import { formatNs } from '../table.js';
-import { ratioText, spreadText, verdictText } from './ratio-text.js';
+import { ratioText, spreadText, targetText, verdictText } from './ratio-text.js';
 
 /** Where DejaVu lives on Debian/Ubuntu (fonts-dejavu-core). */
 const FONT_DIR = '/usr/share/fonts/truetype/dejavu';
@@ -176,7 +176,7 @@ function panelSpec(panel: PlotPanel, widthPx: number, heightPx: number): Record<
   });
   if (panel.targetNs !== undefined && panel.ratio !== undefined) {
     const r = panel.ratio;
-    const text = `target: ${r.target.kind === 'max' ? '≤' : '≥'} ${r.target.value}× ${r.target.kind === 'max' ? '' : 'faster than '}baseline ${r.stat ?? ''}`;
+    const text = `target: ${targetText(r)} ${r.target.kind === 'max' ? '' : 'faster than '}baseline ${r.stat ?? ''}`;
     layers.push({
       data: { values: [{ ns: panel.targetNs, text }] },
       layer: [
@@ -190,7 +190,7 @@ function panelSpec(panel: PlotPanel, widthPx: number, heightPx: number): Record<
   }
   const r = panel.ratio;
   const spread = r === undefined ? '' : spreadText(r, true);
-  const verdict = r === undefined ? undefined : `${ratioText(r.value)}${spread === '' ? '' : ` [${spread}]`} (target ${r.target.kind === 'max' ? '≤' : '≥'} ${r.target.value}×)  ${verdictText(r)}`;
+  const verdict = r === undefined ? undefined : `${ratioText(r.value)}${spread === '' ? '' : ` [${spread}]`} (target ${targetText(r)})  ${verdictText(r)}`;
   return {
     title: {
       text: panel.title,
@@ -215,7 +215,7 @@ function ratioTableSpec(reports: readonly BenchReport[], widthPx: number): Recor
       i: n + 1,
       label: reports.length > 1 ? `${r.suite}: ${r.label}` : r.label,
       value: ratioText(r.value),
-      target: `${r.target.kind === 'max' ? '≤' : '≥'} ${r.target.value}×`,
+      target: targetText(r),
       verdict: verdictText(r),
     })),
   ];

@@ -6,21 +6,30 @@
  */
 import type { BenchRatio } from '../../../bench/report.js';
 
-/** A ratio value: 4 significant digits below 1000, rounded above. */
+/** A ratio's number: 3 significant digits below 1000, rounded above. */
+function figure(value: number): string {
+  return value >= 1000 ? String(Math.round(value)) : value.toPrecision(3);
+}
+
+/** A ratio value (`1.27×`). */
 export function ratioText(value: number): string {
-  return `${value >= 1000 ? Math.round(value) : value.toPrecision(3)}×`;
+  return `${figure(value)}×`;
+}
+
+/** The target (`≤ 1.5×`, or `≥ 1000×` for a speed-up). */
+export function targetText(r: BenchRatio): string {
+  return `${r.target.kind === 'max' ? '≤' : '≥'} ${r.target.value}×`;
 }
 
 /** `min–median–max× (n rounds)` (without the count when `short`), or '' without a spread. */
 export function spreadText(r: BenchRatio, short = false): string {
   const s = r.spread;
   if (s === undefined) return '';
-  const f = (x: number) => (x >= 1000 ? String(Math.round(x)) : x.toPrecision(3));
-  const range = `${f(s.min)}–${f(s.median)}–${f(s.max)}×`;
+  const range = `${figure(s.min)}–${figure(s.median)}–${figure(s.max)}×`;
   return short ? range : `${range} (${s.rounds} round${s.rounds === 1 ? '' : 's'})`;
 }
 
-/** `PASS` / `MISS`, and what decided it when the median of the rounds did. */
+/** `PASS` / `MISS` (BenchRatio.ok: the median of the rounds decided it when there is a spread). */
 export function verdictText(r: BenchRatio): string {
   return r.ok ? 'PASS' : 'MISS';
 }

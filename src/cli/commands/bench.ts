@@ -18,7 +18,7 @@ import type { CommandContext } from '../context.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import { checkOutputs, needsSamples, planOutputs, writeOutputs, type BenchOutputOptions } from '../bench/outputs.js';
 import { SUITE_ORDER, checkSuiteOptions, runSuite, type SuiteName } from '../bench/suites.js';
-import { ratioText, spreadText, verdictText } from '../bench/ratio-text.js';
+import { ratioText, spreadText, targetText, verdictText } from '../bench/ratio-text.js';
 
 /** Options of bench (from commander). */
 export interface BenchCommandOptions extends BenchOutputOptions {
@@ -180,7 +180,7 @@ function printReport(ctx: CommandContext, report: BenchReport): void {
   const ratios = report.ratios ?? [];
   if (ratios.length > 0) {
     out();
-    const ratioRows = ratios.map((x) => [x.label, ratioText(x.value), `${x.target.kind === 'max' ? '≤' : '≥'} ${x.target.value}×`, verdictText(x), spreadText(x)]);
+    const ratioRows = ratios.map((x) => [x.label, ratioText(x.value), targetText(x), verdictText(x), spreadText(x)]);
     const lines = renderTable(
       [{ header: 'ratio' }, { header: 'value', right: true }, { header: 'target', right: true }, { header: 'result' }, { header: 'per round: min–median–max (verdict: median)' }],
       ratioRows,

@@ -1,21 +1,22 @@
 /**
- * Where a worker entry's compiled JavaScript is. Node 20 workers cannot load
- * `.ts`, so when this code itself runs from TypeScript sources (vitest), the
- * sibling `.js` does not exist and the one under `dist/` is used instead.
+ * Where a worker entry is. Node 20 workers cannot load `.ts`, and each ES
+ * module a worker loads costs its isolate ~25 KiB, so worker entries run
+ * from their bundles under dist/workers/ (scripts/bundle-workers.mjs, run by
+ * `npm run build` after `tsc`), whether this code runs from dist/src or from
+ * the TypeScript sources (vitest).
  */
 import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { PassthroughError } from '../errors.js';
 
 /**
- * The compiled entry `url` (a `.js` URL next to the calling module), or its
- * twin under `dist/` when the sources run uncompiled.
- * Throws PT_ERR_NOT_FOUND, naming the fix, when neither exists.
+ * The bundled worker entry `name` under dist/workers/.
+ * Throws PT_ERR_NOT_FOUND, naming the fix, when the bundle is missing.
  */
-export function compiledEntry(url: URL, what: string): URL {
-  const path = fileURLToPath(url);
-  if (existsSync(path)) return url;
-  const distPath = path.replace(/([\\/])src([\\/])/, '$1dist$1src$2');
-  if (distPath !== path && existsSync(distPath)) return pathToFileURL(distPath);
-  throw new PassthroughError('PT_ERR_NOT_FOUND', `compiled ${what} not found (run "npm run build")`, { path: distPath });
+export function bundledEntry(name: string, what: string): URL {
+  const inDist = new URL(`../../workers/${name}`, import.meta.url);
+  if (existsSync(fileURLToPath(inDist))) return inDist;
+  const fromSources = new URL(`../../dist/workers/${name}`, import.meta.url);
+  if (existsSync(fileURLToPath(fromSources))) return fromSources;
+  throw new PassthroughError('PT_ERR_NOT_FOUND', `bundled ${what} not found (run "npm run build")`, { path: fileURLToPath(fromSources) });
 }

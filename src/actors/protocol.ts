@@ -172,6 +172,8 @@ export type Command =
     }
   | { type: 'dma.unmap'; key: string }
   | { type: 'shutdown' }
+  /** The worker thread's V8 heap figures; answered before activation too (an idle or warm worker). */
+  | { type: 'worker.heap' }
   | { type: 'test.fault'; fault: TestFault };
 
 /** The guest RAM of a DMA companion: slots of SharedArrayBuffers at guest physical addresses. */
@@ -226,7 +228,19 @@ export interface ReplyValues {
   'dma.map': { key: string; busAddr: string; sizeBytes: string; ranges?: { busAddr: string; sizeBytes: string }[] };
   'dma.unmap': null;
   shutdown: TeardownReport;
+  'worker.heap': WorkerHeap;
   'test.fault': null;
+}
+
+/** V8's heap figures of one worker thread (bytes): a worker's heap cannot be read from outside on Node 20. */
+export interface WorkerHeap {
+  heapUsedBytes: number;
+  /** Resident heap pages. */
+  heapPhysicalBytes: number;
+  mallocedBytes: number;
+  externalBytes: number;
+  /** Resident bytes per V8 space (new_space, old_space, code_space, …); spaces with none are left out. */
+  spaces: Record<string, number>;
 }
 
 /** One BAR as the worker hands it to the supervisor (BarWindowDescriptor fields, cloneable). */

@@ -110,9 +110,9 @@ beforeAll(async () => {
 }, 600_000);
 
 describe('the packed package', () => {
-  it('npm pack of an unbuilt clone builds on prepare: dist/, the types, bin, completions, LICENSE, CHANGELOG; no sources, tests or maps', () => {
+  it('npm pack of an unbuilt clone builds on prepare: dist/, the bundled device worker, the types, bin, completions, LICENSE, CHANGELOG; no sources, tests or maps', () => {
     expect(pkg.scripts.prepare).toMatch(/npm run build/);
-    for (const f of ['package/dist/src/index.js', 'package/dist/src/index.d.ts', 'package/dist/src/fastpath/index.d.ts', 'package/dist/src/cli/main.js', 'package/dist/bench/index.js', 'package/bin/pcipt.js', 'package/completions/pcipt.bash', 'package/LICENSE', 'package/CHANGELOG.md', 'package/README.md']) {
+    for (const f of ['package/dist/src/index.js', 'package/dist/src/index.d.ts', 'package/dist/src/fastpath/index.d.ts', 'package/dist/src/cli/main.js', 'package/dist/bench/index.js', 'package/dist/workers/device.worker.js', 'package/bin/pcipt.js', 'package/completions/pcipt.bash', 'package/LICENSE', 'package/CHANGELOG.md', 'package/README.md']) {
       expect(tarList, f).toContain(f);
     }
     expect(tarList.filter((f) => /\.map$|^package\/src\/|^package\/test\/|\.tsbuildinfo$/.test(f))).toEqual([]);

@@ -15,14 +15,19 @@
  */
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { PassthroughError, type SerializedError } from '../../errors.js';
-import { compiledEntry } from '../entry-url.js';
+import { bundledEntry } from '../entry-url.js';
 import { markServerGone } from '../../fastpath/index.js';
 import { RpcClient } from '../rpc.js';
 import type { WorkerEvent } from '../protocol.js';
 
-/** The compiled device worker entry (dist/ when running from sources). */
+/**
+ * The device worker entry: dist/workers/device.worker.js, the bundle of
+ * src/actors/worker/device.worker.ts and what it imports (a worker is paid
+ * once per device, and each ES module costs an isolate ~25 KiB: see
+ * scripts/bundle-workers.mjs).
+ */
 export function workerEntryUrl(): URL {
-  return compiledEntry(new URL('../worker/device.worker.js', import.meta.url), 'device worker');
+  return bundledEntry('device.worker.js', 'device worker');
 }
 
 /**

@@ -12,7 +12,7 @@
 import type { InterruptSource } from '../../vfio/device-io-ops.js';
 import { Worker } from 'node:worker_threads';
 import type { IrqPumpDescriptor } from '../../vfio/backend.js';
-import { compiledEntry } from '../entry-url.js';
+import { bundledEntry } from '../entry-url.js';
 import { PassthroughError } from '../../errors.js';
 import { trace } from '../../trace.js';
 import type { IrqPumpThreadMessage, IrqPumpWorkerData } from './irq-pump.worker.js';
@@ -66,9 +66,9 @@ export interface IrqPumpThread {
   stop(): Promise<void>;
 }
 
-/** The compiled pump entry (dist/ when running from sources). */
+/** The pump entry: dist/workers/irq-pump.worker.js, bundled like the device worker's. */
 export function irqPumpEntryUrl(): URL {
-  return compiledEntry(new URL('./irq-pump.worker.js', import.meta.url), 'IRQ pump worker');
+  return bundledEntry('irq-pump.worker.js', 'IRQ pump worker');
 }
 
 /**

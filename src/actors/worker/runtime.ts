@@ -20,6 +20,7 @@ import { createInspector } from '../inspect.js';
 import { assertNever, COMPANION_BAR, zeroDeviceCounters, type Command, type ReplyValues, type TeardownReport, type TestFault, type WorkerEvent, type WorkerStats } from '../protocol.js';
 import { DeviceSession, type ActivateCommand } from './attach.js';
 import { createConfigServerHandler, type MailboxHandler } from './mailbox-server.js';
+import { workerHeap } from './heap.js';
 
 function widthKey(width: number): 'w1' | 'w2' | 'w4' | 'w8' {
   return width === 1 ? 'w1' : width === 2 ? 'w2' : width === 4 ? 'w4' : 'w8';
@@ -32,7 +33,12 @@ export type EventPoster = (event: WorkerEvent) => void;
 export class DeviceRuntime {
   readonly #post: EventPoster;
   readonly #counters = zeroDeviceCounters();
-  readonly #latency: RecordableHistogram = createHistogram();
+  /**
+   * Slow-path latency, made on the first slow-path access or stats call: an
+   * HDR histogram holds ~350 KiB of counts (~130 KiB resident), which a
+   * device that never takes the slow path should not pay (one worker per device).
+   */
+  #latencyHist: RecordableHistogram | undefined;
   readonly #forward: boolean;
   #session: DeviceSession | undefined;
   #actor: Actor<DeviceMachine> | undefined;
@@ -55,6 +61,7 @@ export class DeviceRuntime {
   /** Runs one control command. Throws PassthroughError (the rpc layer turns it into an error reply). */
   async handle(cmd: Command): Promise<ReplyValues[keyof ReplyValues]> {
     if (cmd.type === 'activate') return this.#activate(cmd);
+    if (cmd.type === 'worker.heap') return workerHeap();
     const s = this.#session;
     if (s === undefined || this.#actor === undefined) {
       throw new PassthroughError('PT_ERR_INVALID_STATE', `${cmd.type} before activate`, { command: cmd.type });
@@ -317,6 +324,10 @@ export class DeviceRuntime {
     actor.send({ type: 'device.fault', error: data });
   }
 
+  #latency(): RecordableHistogram {
+    return (this.#latencyHist ??= createHistogram());
+  }
+
   #stats(): WorkerStats {
     const counters = structuredClone(this.#counters);
     const c = this.#session!.line.counters();
@@ -324,7 +335,7 @@ export class DeviceRuntime {
     counters.irqsDelivered = c.delivered;
     counters.irqsCoalesced = c.coalesced;
     counters.irqsMasked = c.masked;
-    return { counters, slowPathLatencyNs: this.#latency };
+    return { counters, slowPathLatencyNs: this.#latency() };
   }
 
   async #testFault(fault: TestFault): Promise<null> {
@@ -369,7 +380,7 @@ export class DeviceRuntime {
   #countingHandler(session: DeviceSession): MailboxHandler {
     const inner = createConfigServerHandler(session.attached.ops);
     const counters = this.#counters;
-    const hist = this.#latency;
+    let hist: RecordableHistogram | undefined;
     return {
       handle: (op, a, b, c, d) => {
         const t0 = performance.now();
@@ -394,7 +405,7 @@ export class DeviceRuntime {
           }
           return this.#guard(() => inner.handle(op, a, b, c, d));
         } finally {
-          hist.record(Math.max(1, Math.round((performance.now() - t0) * 1e6)));
+          (hist ??= this.#latency()).record(Math.max(1, Math.round((performance.now() - t0) * 1e6)));
         }
       },
     };

@@ -23,6 +23,8 @@ describe('scale and attach benches (real workers)', () => {
     expect(r.irqsPerSec).toBeGreaterThan(0);
     expect(r.attachAllMs).toBeGreaterThan(0);
     expect(r.closeMs).toBeGreaterThan(0);
+    expect(r.closeFloorMs).toBeGreaterThan(0);
+    expect(r.closeFloorSample).toBe(Math.min(r.attached, 64));
     expect(r.results.map((x) => x.name)).toEqual(['scale.attach', 'scale.storm.ring+deliver', 'scale.close']);
     expect(r.results[0]!.samples).toBe(devices);
     // Memory: both figures from this run, side by side, and the ratios made of them.
@@ -44,8 +46,9 @@ describe('scale and attach benches (real workers)', () => {
     expect(settled!.spread!.rounds).toBe(2);
     expect(settled!.ok).toBe(settled!.spread!.median <= 1.25);
     expect(r.notes![0]).toMatch(new RegExp(`^storm: ${devices * vectorsPerDevice}/${devices * vectorsPerDevice} IRQs delivered, 0 lost \\(target 0: PASS\\); close of ${devices} devices \\d+ ms \\(target ≤ 2000 ms: (PASS|MISS)\\)$`));
-    expect(r.notes![1]).toBe('memory per device (RSS growth per worker, medians of the rounds):');
-    expect(r.notes![3]).toMatch(/^ {2}settled: bare worker [\d.]+ MiB \| device worker: \+ modules [+−][\d.]+ MiB, \+ sim backend [+−][\d.]+ MiB, \+ attached device [+−][\d.]+ MiB = [\d.]+ MiB \([\d.]+×\)$/);
+    expect(r.notes![1]).toMatch(new RegExp(`^close floor: ${Math.min(devices, 64)} bare workers terminated at once in this run, scaled to ${devices}: \\d+ ms \\(close is [\\d.]+× that\\)$`));
+    expect(r.notes![2]).toBe('memory per device (RSS growth per worker, medians of the rounds):');
+    expect(r.notes![4]).toMatch(/^ {2}settled: bare worker [\d.]+ MiB \| device worker: \+ modules [+−][\d.]+ MiB, \+ sim backend [+−][\d.]+ MiB, \+ attached device [+−][\d.]+ MiB = [\d.]+ MiB \([\d.]+×\)$/);
   }, scaled(timeoutMs));
 
   it('a warm attach (pre-spawned worker) is much cheaper than a cold one', async () => {

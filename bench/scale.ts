@@ -12,9 +12,9 @@
  *
  * Memory (memory.ts): k bare workers, and k device workers at each stage
  * (modules, sim backend, attached device), each set in a child process of
- * its own, all at once, in rounds: RSS growth per worker right away
- * (fresh) and after 20 s idle (settled: V8's memory reducer gives back a
- * third of a worker's heap by then). The ratios are attached device over
+ * its own, the four stages of a round at once, rounds one after another:
+ * RSS growth per worker right away (fresh) and after 20 s idle (settled:
+ * V8's memory reducer gives back a third of a worker's heap by then). The ratios are attached device over
  * bare worker, settled and fresh (target ≤ 1.25×), spread over the rounds.
  * The run's own devices give the in-run figure (mixed ages).
  *
@@ -55,7 +55,7 @@ export interface ScaleSuiteOptions {
   concurrency?: number;
   /** Storm generator threads (default min(2, cpus)). */
   generators?: number;
-  /** Memory rounds (each stage measured in child processes, all at once; default 4, 0 = skip). */
+  /** Memory rounds (each stage in a child process, a round's four at once; default 4, 0 = skip). */
   memoryRounds?: number;
   /** Workers started per memory round and stage (default 8). */
   workersPerRound?: number;

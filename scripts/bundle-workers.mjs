@@ -59,7 +59,7 @@ const bundle = await rolldown({
   },
 });
 try {
-  await bundle.write({ dir: outDir, format: 'esm', minify: true, keepNames: true, sourcemap: true, chunkFileNames: '[name]-[hash].js' });
+  await bundle.write({ dir: outDir, format: 'esm', minify: true, keepNames: true, charset: 'ascii', sourcemap: true, chunkFileNames: '[name]-[hash].js' });
 } finally {
   await bundle.close();
 }

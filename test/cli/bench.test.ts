@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { etaText, formatEta, createProgress } from '../../src/cli/progress.js';
 import { BENCH_ALL_SCHEMA, BENCH_REPORT_SCHEMA } from '../../src/cli/schemas.js';
 import { parseJson, runCli, validate } from './helpers.js';
+import { scaled } from '../shared/deadline.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pcipt-bench-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -49,7 +50,8 @@ describe('bench', () => {
   });
 
   it('bench all --json: { suites } with every suite in order, schema-valid', async () => {
-    const run = await runCli(['bench', 'all', '--json', '--duration-ms', '300', '--devices', '8'], {}, 400_000);
+    // scale's memory rounds run one after another (~25 s each, 20 s of it the settle window)
+    const run = await runCli(['bench', 'all', '--json', '--duration-ms', '300', '--devices', '8'], {}, scaled(600_000));
     expect(run.code).toBe(0);
     const doc = parseJson(run) as { suites: { suite: string; results: unknown[]; lost?: number; attached?: number }[] };
     expect(validate(BENCH_ALL_SCHEMA, doc)).toEqual([]);
@@ -57,7 +59,7 @@ describe('bench', () => {
     expect(doc.suites.every((s) => s.results.length > 0)).toBe(true);
     expect(doc.suites[4]).toMatchObject({ attached: 8, lost: 0 });
     expect(doc.suites[5]).toMatchObject({ suite: 'liveness', lostEvents: 0 });
-  }, 420_000);
+  }, scaled(620_000));
 
   it('--plot PNG of the requested size, --csv, --samples and --html from one run, plus the table', async () => {
     const files = { png: join(tmp, 'irq.png'), csv: join(tmp, 'irq.csv'), samples: join(tmp, 'irq-samples.csv'), html: join(tmp, 'irq.html') };

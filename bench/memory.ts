@@ -62,9 +62,11 @@ export async function settle(): Promise<void> {
  * The figure is the marginal cost of one more worker: one worker of the
  * stage starts before the baseline is read (for every stage alike), so what
  * the process pays once (the main thread compiling its spawn and attach
- * paths, the supervisor's first lazy imports) is not spread over the count.
- * Measured on the dev VM for attached devices: 8 per round read 11.6 MiB
- * each without that first worker and 9.7 MiB at 96.
+ * paths, the supervisor's first lazy imports) is not spread over the count
+ * (~0.1 MiB per device at 8 per round on the dev VM). Counts are kept small
+ * on purpose: starting 96 devices one after another takes long enough that
+ * the first ones settle before the figure is read (9.7 MiB each at 96 against
+ * 11.5 at 8 and 32).
  */
 export async function stageRss(stage: MemoryStage, count: number, settledAfterMs: number): Promise<{ freshBytes: number; settledBytes: number }> {
   const bare: Worker[] = [];

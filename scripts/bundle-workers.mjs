@@ -16,8 +16,10 @@
  * backend names its view-factory module and the IRQ pump worker relative to
  * itself): each use is rewritten relative to the bundle's directory.
  * Names are kept (errors and actors report them), only whitespace, comments
- * and local names go. Source maps are written beside the chunks
- * (node --enable-source-maps maps a worker's stack back to the TypeScript).
+ * and local names go. Non-ASCII characters are escaped: one `–` in an error
+ * text makes V8 keep the whole chunk's source as a two-byte string. Source
+ * maps are written beside the chunks (node --enable-source-maps maps a
+ * worker's stack back to the TypeScript).
  */
 import { rm } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';

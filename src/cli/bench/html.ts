@@ -6,7 +6,7 @@
  */
 import type { BenchReport } from '../../../bench/report.js';
 import { formatNs, formatOps } from '../table.js';
-import { ratioText, spreadText, targetText, verdictText } from './ratio-text.js';
+import { ratioText, reportExtras, spreadText, targetText, verdictText } from './ratio-text.js';
 
 /** What the page says besides the reports. */
 export interface HtmlReportInfo {
@@ -53,13 +53,12 @@ function suiteSection(report: BenchReport): string {
     targetText(x),
     `<b class="${x.ok ? 'pass' : 'miss'}">${verdictText(x)}</b>`,
   ]);
-  const known = new Set(['suite', 'machine', 'results', 'ratios', 'notes']);
-  const extras = Object.entries(report).filter(([k, v]) => !known.has(k) && ['number', 'string', 'boolean'].includes(typeof v));
+  const extras = reportExtras(report);
   return [
     `<h2>${escapeHtml(report.suite)}</h2>`,
     table(['result', 'samples', 'batch', 'p50', 'p99', 'mean', 'min', 'max', 'ops/s'], results, new Set([1, 2, 3, 4, 5, 6, 7, 8])),
     ratios.length === 0 ? '' : table(['ratio (same run)', 'value', 'per round: min–median–max', 'target', 'result (median of rounds)'], ratios, new Set([1, 2, 3])),
-    extras.length === 0 ? '' : `<p>${extras.map(([k, v]) => `${escapeHtml(k)} <b>${escapeHtml(String(v))}</b>`).join(' · ')}</p>`,
+    extras.length === 0 ? '' : `<p>${extras.map(([k, v]) => `${escapeHtml(k)} <b>${escapeHtml(v)}</b>`).join(' · ')}</p>`,
     (report.notes ?? []).length === 0 ? '' : `<pre>${(report.notes ?? []).map(escapeHtml).join('\n')}</pre>`,
   ].join('\n');
 }

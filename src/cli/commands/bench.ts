@@ -18,7 +18,7 @@ import type { CommandContext } from '../context.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import { checkOutputs, needsSamples, planOutputs, writeOutputs, type BenchOutputOptions } from '../bench/outputs.js';
 import { SUITE_ORDER, checkSuiteOptions, runSuite, type SuiteName } from '../bench/suites.js';
-import { ratioText, spreadText, targetText, verdictText } from '../bench/ratio-text.js';
+import { ratioText, reportExtras, spreadText, targetText, verdictText } from '../bench/ratio-text.js';
 
 /** Options of bench (from commander). */
 export interface BenchCommandOptions extends BenchOutputOptions {
@@ -172,10 +172,8 @@ function printReport(ctx: CommandContext, report: BenchReport): void {
     out(`  ${line}`);
   }
   // Suite-specific figures beyond the shared schema (scale: devices, lost IRQs, RSS per device, …).
-  const known = new Set(['suite', 'machine', 'results', 'ratios', 'notes']);
-  const extras = Object.entries(report).filter(([k, v]) => !known.has(k) && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'));
-  const extra = (k: string, v: unknown) => (k.endsWith('Bytes') && typeof v === 'number' ? `${(v / 2 ** 20).toFixed(2)} MiB` : typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : String(v));
-  if (extras.length > 0) out(`  ${extras.map(([k, v]) => `${k} ${extra(k, v)}`).join(' · ')}`);
+  const extras = reportExtras(report);
+  if (extras.length > 0) out(`  ${extras.map(([k, v]) => `${k} ${v}`).join(' · ')}`);
   for (const line of report.notes ?? []) out(`  ${line}`);
   const ratios = report.ratios ?? [];
   if (ratios.length > 0) {

@@ -116,8 +116,16 @@ export interface GuestHostControl {
    * Guest per-vector masks never reach the host: the dext drops masked
    * interrupts instead of latching them, so host vectors stay enabled and
    * the layer latches in its virtual PBA / MSI pending bits.
+   *
+   * Call `switched` once the host can raise only in `mode`: on a mode switch
+   * when the old mode is off (before the new one is on), at once when the
+   * host is in `mode` already; not for 'none'. The layer reads what is on the
+   * IRQ line then as the old mode's (dropped, counted, unless the guest is
+   * back in it) and what comes after as `mode`'s. A control that never calls
+   * it leaves the layer reading every vector in the guest's current mode (an
+   * INTx raised before a switch lands would read as MSI/MSI-X vector 0).
    */
-  setIrqs(mode: HostIrqMode, vectors: number): Promise<void>;
+  setIrqs(mode: HostIrqMode, vectors: number, switched?: () => void): Promise<void>;
   /** Resets the host function: `flr` for a guest Function Level Reset, `bus` for a secondary bus reset. */
   reset(kind: 'flr' | 'bus'): Promise<void>;
   /**

@@ -125,6 +125,14 @@ class GuestFunctionImpl implements GuestFunction {
   #lastSeq: number;
   readonly #queue: HostQueue;
   #requestedMode = '';
+  /**
+   * The mode the host raises the line's vectors in, as the control reported
+   * it (setIrqs' `switched`); undefined until a control reports a switch:
+   * vectors are then read in the guest's mode.
+   */
+  #lineMode: HostIrqMode | undefined;
+  /** False while the line's vectors are of another mode than the guest's: they are dropped, counted. */
+  #lineOk = true;
   #closed = false;
 
   constructor(device: GuestDevice, opts: GuestFunctionOptions) {
@@ -383,6 +391,12 @@ class GuestFunctionImpl implements GuestFunction {
   }
 
   #hostVector(v: number): void {
+    if (!this.#lineOk) {
+      // Raised in the host's old mode after the guest left it: as QEMU's vfio_intx_disable deasserts a
+      // pending INTx when MSI/MSI-X is enabled, it has no place in the guest's mode.
+      this.#stats.dropped++;
+      return;
+    }
     if (this.#msix?.enabled) this.#msix.deliver(v);
     else if (this.#msi?.enabled) this.#msi.deliver(v);
     else if (v === 0 && this.#intx.pin !== 0) this.#intx.fire();
@@ -397,7 +411,13 @@ class GuestFunctionImpl implements GuestFunction {
 
   #modeChanged(): void {
     this.#intx.setActive(!this.#msi?.enabled && !this.#msix?.enabled);
+    this.#updateLineOk();
     this.#requestHostMode();
+  }
+
+  #updateLineOk(): void {
+    const guest: HostIrqMode = this.#msix?.enabled ? 'msix' : this.#msi?.enabled ? 'msi' : 'intx';
+    this.#lineOk = this.#lineMode === undefined || this.#lineMode === guest;
   }
 
   /** Asks the host for the mode the guest is in, unless it was the last one asked for. */
@@ -411,7 +431,15 @@ class GuestFunctionImpl implements GuestFunction {
     if (key === this.#requestedMode) return;
     this.#requestedMode = key;
     const control = this.#control;
-    if (control !== undefined) this.#queue.run(`setIrqs(${mode}, ${vectors})`, () => control.setIrqs(mode, vectors));
+    if (control === undefined) return;
+    // The host's old mode is off, the new one not yet on: what is on the line was raised in the old mode
+    // (delivered if the guest is back in it, dropped otherwise); from now on it carries `mode`'s vectors.
+    const switched = (): void => {
+      this.#drainLine();
+      this.#lineMode = mode;
+      this.#updateLineOk();
+    };
+    this.#queue.run(`setIrqs(${mode}, ${vectors})`, () => control.setIrqs(mode, vectors, switched));
   }
 
   /**

@@ -10,7 +10,9 @@
  *   The device worker programs what the host side owns: the MSI / MSI-X
  *   enable bits on the dext backends (sim, iokit), written past the guest
  *   write filter so a switch really leaves the old mode (apple DEVIATIONS
- *   #32); vfio-pci programs the real capability itself (linux).
+ *   #32); vfio-pci programs the real capability itself (linux). Between the
+ *   two it calls `switched`, so the layer tells the old mode's vectors on the
+ *   line from the new one's.
  * - reset is the handle's reset (FLR, or the hot reset the dext falls back
  *   to, which the supervisor passes on to the slot's other functions).
  * - dmaMap / dmaUnmap are the handle's DMA map.
@@ -36,7 +38,7 @@ export function hostControlForHandle(handle: Pick<DeviceHandle, 'vfio' | 'reset'
     return n;
   };
   return {
-    async setIrqs(mode: HostIrqMode, vectors: number): Promise<void> {
+    async setIrqs(mode: HostIrqMode, vectors: number, switched?: () => void): Promise<void> {
       // 'none' leaves the host as it is: the guest layer drops what arrives while the guest has
       // interrupts off, and re-enabling then opens no window in which a host interrupt is lost.
       if (mode === 'none') return;
@@ -47,6 +49,7 @@ export function hostControlForHandle(handle: Pick<DeviceHandle, 'vfio' | 'reset'
       }
       const want = mode === 'intx' ? 1 : Math.min(Math.max(1, vectors), count);
       if (handle.info.irqMode === mode) {
+        switched?.();
         // Vectors are added incrementally (as QEMU adds MSI-X vectors): only what is missing, no gap.
         const have = handle.info.irqVectors;
         if (have < want) await handle.vfio.setIrqs({ index, action: 'trigger', start: have, count: want - have });
@@ -55,6 +58,10 @@ export function hostControlForHandle(handle: Pick<DeviceHandle, 'vfio' | 'reset'
       // A real mode switch: the old mode off first (vfio_disable_interrupts), then the new one.
       const old = handle.info.irqMode;
       if (old === 'msix' || old === 'msi' || old === 'intx') await handle.vfio.setIrqs({ index: MODE_INDEX[old], action: 'trigger', start: 0, count: 0 });
+      // On sim the old mode's last raise happened in the device worker before this reply: the line now
+      // holds only old-mode vectors. With a pump thread (linux, iokit) one the pump is still handing over
+      // can land just after, and is read as the new mode's.
+      switched?.();
       await handle.vfio.setIrqs({ index, action: 'trigger', start: 0, count: want });
     },
     async reset(): Promise<void> {

@@ -8,7 +8,8 @@
  * control that needs no round trip has switched the host before the guest's
  * config write returns. hostControlForHandle crosses the supervisor's control
  * plane: its switch lands later, and until then the host raises in its old
- * mode (README, "Known limits" of the guest layer).
+ * mode; the layer drops those vectors by the control's `switched` report
+ * (README, "Known limits" of the guest layer).
  */
 import { toPassthroughError, type PassthroughError } from '../errors.js';
 

@@ -1,8 +1,8 @@
 /**
  * hostControlForHandle: the host function's interrupt mode switched through
  * the VFIO-level view (the other modes disabled first, then exactly
- * [0, vectors) of the mode enabled, capped by what the function offers),
- * reset and DMA passed to the handle. (test/unit/guest/sim-devices.test.ts
+ * [0, vectors) of the mode enabled, capped by what the function offers, the
+ * `switched` report in between), reset and DMA passed to the handle. (test/unit/guest/sim-devices.test.ts
  * drives it against real sim workers.)
  */
 import { describe, expect, it } from 'vitest';
@@ -54,6 +54,17 @@ describe('hostControlForHandle', () => {
     expect(info).toEqual({ irqMode: 'msi', irqVectors: 6 });
     await control.setIrqs('msix', 64); // capped by what the function offers
     expect(calls.splice(0)).toEqual(['msi 0+0', 'msix 0+16']);
+  });
+
+  it("reports `switched` between the old mode's disable and the new one's enable; at once when there is no switch; never for 'none'", async () => {
+    const { control, calls } = setup();
+    const switched = () => void calls.push('switched');
+    await control.setIrqs('intx', 1, switched);
+    expect(calls.splice(0)).toEqual(['msix 0+0', 'switched', 'intx 0+1']);
+    await control.setIrqs('intx', 1, switched);
+    expect(calls.splice(0)).toEqual(['switched']);
+    await control.setIrqs('none', 0, switched);
+    expect(calls.splice(0)).toEqual([]);
   });
 
   it('refuses a mode the function does not have, touching nothing', async () => {

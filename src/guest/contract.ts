@@ -165,7 +165,7 @@ export interface GuestFunctionStats {
   intxAsserts: number;
   /** Host interrupts latched in the virtual PBA or MSI pending bits while the guest had them masked. */
   latched: number;
-  /** Host interrupts with no place in the guest's mode (its MSI/MSI-X disabled, vector out of range). */
+  /** Host interrupts with no place in the guest's mode (its MSI/MSI-X disabled, vector out of range, raised in a mode the guest has left). */
   dropped: number;
   /** Accesses at addresses no decoding BAR claims (reads answered all ones, writes ignored). */
   unrouted: number;

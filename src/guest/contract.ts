@@ -37,7 +37,11 @@ export interface GuestBar {
   readonly ram: Uint8Array | undefined;
 }
 
-/** Callbacks the emulator gives the function. Called in the vCPU thread. */
+/**
+ * Callbacks the emulator gives the function. Called in the vCPU thread: from
+ * poll() and guest accesses, and from its event loop when a host mode switch
+ * lands (what the host raised in the old mode, if the guest is back in it).
+ */
 export interface GuestFunctionSink {
   /** An MSI or MSI-X message: the emulator performs the DWORD write of `data` at `address`. */
   msi?(address: bigint, data: number): void;

@@ -435,6 +435,7 @@ class GuestFunctionImpl implements GuestFunction {
     // The host's old mode is off, the new one not yet on: what is on the line was raised in the old mode
     // (delivered if the guest is back in it, dropped otherwise); from now on it carries `mode`'s vectors.
     const switched = (): void => {
+      if (this.#closed) return; // the line is gone with the device
       this.#drainLine();
       this.#lineMode = mode;
       this.#updateLineOk();

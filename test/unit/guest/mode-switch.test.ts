@@ -8,6 +8,7 @@
  * is reported, vectors are the new mode's.
  */
 import { describe, expect, it } from 'vitest';
+import { PassthroughError } from '../../../src/errors.js';
 import type { GuestHostControl, HostIrqMode } from '../../../src/guest/contract.js';
 import { createGuestFunction } from '../../../src/guest/function.js';
 import { GuestDriver } from './helpers/driver-model.js';
@@ -105,6 +106,24 @@ describe('guest layer across a host mode switch', () => {
     fn.poll();
     expect(intx).toEqual([true]);
     expect(fn.stats).toMatchObject({ msiSent: 1, intxAsserts: 1, dropped: 1 });
+  });
+
+  it('a switch that lands after close() reads nothing and reports no error', async () => {
+    const { dev, fn, drv, step } = setup();
+    // As a closed fast path does: the line refuses once the device is closed.
+    const drain = dev.irq.drainInto.bind(dev.irq);
+    dev.irq.drainInto = (out) => {
+      if (dev.closed > 0) throw new PassthroughError('PT_ERR_NOT_ATTACHED', 'device closed');
+      return drain(out);
+    };
+    await fn.whenIdle();
+    drv.msixEnable(8, ADDR, 0x4100);
+    dev.line.raise(0);
+    fn.close();
+    await step();
+    await step();
+    await fn.whenIdle();
+    expect(fn.stats).toMatchObject({ controlErrors: 0 });
   });
 
   it('back in the old mode before the switch lands: the old mode\'s vectors are delivered in it', async () => {
